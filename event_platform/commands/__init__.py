@@ -1,0 +1,1 @@
+"""Subcommands of the `event-platform` console script, one module each."""

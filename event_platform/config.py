@@ -1,0 +1,68 @@
+"""The one place that reads configuration from the environment.
+
+Every entry point (Dagster definitions, the CLI, the HTTP API, the Pub/Sub consumer) builds a
+`Settings` from the environment, so a setting means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "data"
+
+
+def _int_set(text: str) -> frozenset[int]:
+    """Parse `1-10` or `1,2,5-7` into a set of integers."""
+    values: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part[1:]:
+            low, high = part.split("-", 1) if not part.startswith("-") else part[1:].split("-", 1)
+            values.update(range(int(low), int(high) + 1))
+        else:
+            values.add(int(part))
+    if not values:
+        raise ValueError(f"no event types in {text!r}")
+    return frozenset(values)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; see README's Configuration table for each variable."""
+
+    data_dir: Path
+    duckdb_path: Path
+    allowed_event_types: frozenset[int] = field(default_factory=lambda: frozenset(range(1, 11)))
+    rejection_warn_rate: float = 0.01
+    rejection_error_rate: float = 0.05
+    chunk_bytes: int = 64 * 1024 * 1024
+    freshness_hours: float = 24.0
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def published_dir(self) -> Path:
+        return self.data_dir / "published"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("EVENT_PLATFORM_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
+        duckdb_path = Path(
+            env.get("EVENT_PLATFORM_DUCKDB", str(data_dir / "warehouse.duckdb"))
+        ).expanduser()
+        return cls(
+            data_dir=data_dir,
+            duckdb_path=duckdb_path,
+            allowed_event_types=_int_set(env.get("EVENT_PLATFORM_EVENT_TYPES", "1-10")),
+            rejection_warn_rate=float(env.get("EVENT_PLATFORM_REJECTION_WARN_RATE", "0.01")),
+            rejection_error_rate=float(env.get("EVENT_PLATFORM_REJECTION_ERROR_RATE", "0.05")),
+            chunk_bytes=int(env.get("EVENT_PLATFORM_CHUNK_BYTES", str(64 * 1024 * 1024))),
+            freshness_hours=float(env.get("EVENT_PLATFORM_FRESHNESS_HOURS", "24")),
+        )

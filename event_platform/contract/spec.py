@@ -1,0 +1,64 @@
+"""How a stream's contract is written down.
+
+A contract has two halves. The *shape* (which keys exist, nested how, holding which JSON type)
+is checked by the structural parser in one pass of DuckDB's JSON kernel. The *values* (ranges,
+formats) are a pandera polars schema over the extracted text, whose check names are our reason
+codes. A new stream is one module that builds a `StreamContract`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import pandera.polars as pa
+import polars as pl
+
+JsonType = Literal["integer", "string", "object"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One key of the record; `path` is dotted (`data.user_email`) and names it in reasons."""
+
+    path: str
+    json_type: JsonType
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+    @property
+    def parent(self) -> str:
+        return self.path.rsplit(".", 1)[0] if "." in self.path else ""
+
+
+@dataclass(frozen=True)
+class StreamContract:
+    """Everything the engine needs to know about one stream.
+
+    - `fields`: every key at every level; objects list their children after themselves.
+    - `value_schema(allowed_event_types)`: pandera schema over the scalar leaves, extracted as
+      text (JSON integers as their literal); check names are reason codes.
+    - `typed_columns`: polars expressions turning the checked text into stored types.
+    - `canonical_sql`: SQL over the stored columns that renders one event canonically; its
+      sha256 is `event_hash` (see `event_platform.hashing`).
+    """
+
+    name: str
+    fields: tuple[FieldSpec, ...]
+    value_schema: Callable[[frozenset[int]], pa.DataFrameSchema]
+    typed_columns: tuple[pl.Expr, ...]
+    canonical_sql: str
+
+    @property
+    def scalar_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.json_type != "object")
+
+    def children(self, parent: str) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.parent == parent)
+
+    @property
+    def object_paths(self) -> tuple[str, ...]:
+        return ("", *(f.path for f in self.fields if f.json_type == "object"))

@@ -1,0 +1,26 @@
+"""The code location: everything under `event_platform.defs`, wired to settings from the env."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from event_platform.config import Settings
+from event_platform.defs.assets import LINEAGE
+from event_platform.defs.checks import CHECKS
+from event_platform.defs.jobs import ingest_job
+from event_platform.defs.resources import build_resources
+from event_platform.defs.sensors import landing_sensor
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    return dg.Definitions(
+        assets=LINEAGE,
+        asset_checks=CHECKS,
+        jobs=[ingest_job],
+        sensors=[landing_sensor],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,256 @@
+"""Asset checks, per partition where it makes sense; each says in SQL what "good" means.
+
+Soft contract rules (processing_date equals the date of event_time; event_time not later than
+ingestion) never reject a line: they are WARN checks here. Reconciliation is the one blocking
+check; publication additionally reads `reconciliation_reports.passed` itself, because a failed
+blocking check does not undo what its asset already wrote.
+"""
+
+import time
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from event_platform.defs.partitions import event_files
+from event_platform.defs.resources import PlatformResource, warehouse
+from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema
+
+SAMPLE = 10
+WARN = dg.AssetCheckSeverity.WARN
+ERROR = dg.AssetCheckSeverity.ERROR
+
+
+def _partition_counts(con, source_file: str) -> tuple[int, int, int]:
+    return con.execute(
+        """
+        SELECT
+            (SELECT count(*) FROM main.events WHERE source_file = $f),
+            (SELECT count(*) FILTER (WHERE NOT reasons = [$dup]) FROM main.rejected_events
+              WHERE source_file = $f),
+            (SELECT count(*) FILTER (WHERE reasons = [$dup]) FROM main.rejected_events
+              WHERE source_file = $f)
+        """,
+        {"f": source_file, "dup": DUPLICATE_REASON},
+    ).fetchone()
+
+
+@dg.asset_check(
+    asset="reconciliation_report",
+    blocking=True,
+    partitions_def=event_files,
+    description="The store holds exactly the file's lines: none missing, unexpected or altered.",
+)
+def reconciliation_exact(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    with warehouse(duckdb) as con:
+        row = con.execute(
+            """
+            SELECT lines_total, valid, rejected, duplicates, missing_rows, unexpected_rows,
+                   mismatched_rows, passed, checked_at
+            FROM main.reconciliation_reports WHERE source_file = $f
+            ORDER BY checked_at DESC LIMIT 1
+            """,
+            {"f": context.partition_key},
+        ).fetchone()
+    if row is None:
+        return dg.AssetCheckResult(passed=False, description="no reconciliation report yet")
+    names = (
+        "lines_total",
+        "valid",
+        "rejected",
+        "duplicates",
+        "missing_rows",
+        "unexpected_rows",
+        "mismatched_rows",
+    )
+    metadata = dict(zip(names, row[:7], strict=True))
+    metadata["checked_at"] = str(row[8])
+    return dg.AssetCheckResult(passed=bool(row[7]), metadata=metadata)
+
+
+@dg.asset_check(
+    asset="rejected_events",
+    partitions_def=event_files,
+    description="Share of rejected lines: WARN above the warn rate (1%), ERROR above 5%.",
+)
+def rejection_rate(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
+) -> dg.AssetCheckResult:
+    with warehouse(duckdb) as con:
+        stored, rejected, duplicates = _partition_counts(con, context.partition_key)
+        reasons = con.execute(
+            """
+            SELECT reason, count(*) AS lines FROM (
+                SELECT unnest(reasons) AS reason FROM main.rejected_events WHERE source_file = $f)
+            GROUP BY reason ORDER BY lines DESC LIMIT 20
+            """,
+            {"f": context.partition_key},
+        ).fetchall()
+    lines = stored + rejected + duplicates
+    rate = rejected / lines if lines else 0.0
+    severity = ERROR if rate > platform.rejection_error_rate else WARN
+    return dg.AssetCheckResult(
+        passed=rate <= platform.rejection_warn_rate,
+        severity=severity,
+        metadata={
+            "rejection_rate": round(rate, 6),
+            "rejected": rejected,
+            "lines": lines,
+            "warn_above": platform.rejection_warn_rate,
+            "error_above": platform.rejection_error_rate,
+            "top_reasons": dg.MetadataValue.json(dict(reasons)),
+        },
+    )
+
+
+@dg.asset_check(
+    asset="validated_events",
+    partitions_def=event_files,
+    description="No event_hash of this partition appears twice anywhere in main.events.",
+)
+def unique_event_hash(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    with warehouse(duckdb) as con:
+        duplicated, sample = con.execute(
+            """
+            WITH mine AS (SELECT event_hash FROM main.events WHERE source_file = $f),
+            repeated AS (
+                SELECT event_hash FROM main.events
+                WHERE event_hash IN (SELECT event_hash FROM mine)
+                GROUP BY event_hash HAVING count(*) > 1)
+            SELECT count(*), list(event_hash)[1:$n] FROM repeated
+            """,
+            {"f": context.partition_key, "n": SAMPLE},
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=duplicated == 0,
+        metadata={"duplicated_hashes": duplicated, "sample": dg.MetadataValue.json(sample or [])},
+    )
+
+
+@dg.asset_check(
+    asset="validated_events",
+    partitions_def=event_files,
+    description="main.events still has the columns and types the contract writes.",
+)
+def column_schema_unchanged(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    with warehouse(duckdb) as con:
+        live = table_schema(con, "events")
+    differences = {
+        name: {"expected": expected, "found": live.get(name)}
+        for name, expected in EVENTS_COLUMNS.items()
+        if live.get(name) != expected
+    }
+    differences.update(
+        {
+            name: {"expected": None, "found": t}
+            for name, t in live.items()
+            if name not in EVENTS_COLUMNS
+        }
+    )
+    return dg.AssetCheckResult(
+        passed=not differences, metadata={"differences": dg.MetadataValue.json(differences)}
+    )
+
+
+@dg.asset_check(
+    asset="validated_events",
+    partitions_def=event_files,
+    description="Every line is accounted for, and a non-empty file stored or rejected something.",
+)
+def row_count_sane(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
+) -> dg.AssetCheckResult:
+    size = platform.landed_file(context.partition_key).stat().st_size
+    with warehouse(duckdb) as con:
+        stored, rejected, duplicates = _partition_counts(con, context.partition_key)
+    accounted = stored + rejected + duplicates
+    return dg.AssetCheckResult(
+        passed=accounted > 0 or size == 0,
+        severity=WARN,
+        metadata={
+            "stored": stored,
+            "rejected": rejected,
+            "duplicates": duplicates,
+            "file_bytes": size,
+        },
+    )
+
+
+def _soft_rule(con, source_file: str, violation_sql: str) -> dg.AssetCheckResult:
+    count, sample = con.execute(
+        f"""
+        SELECT count(*), list(line_number ORDER BY line_number)[1:$n]
+        FROM main.events WHERE source_file = $f AND ({violation_sql})
+        """,
+        {"f": source_file, "n": SAMPLE},
+    ).fetchone()
+    return dg.AssetCheckResult(
+        passed=count == 0,
+        severity=WARN,
+        metadata={"violations": count, "sample_lines": dg.MetadataValue.json(sample or [])},
+    )
+
+
+@dg.asset_check(
+    asset="validated_events",
+    partitions_def=event_files,
+    description="Soft rule: processing_date is the date of event_time.",
+)
+def processing_date_matches_event_time(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    with warehouse(duckdb) as con:
+        return _soft_rule(con, context.partition_key, "processing_date <> CAST(event_time AS DATE)")
+
+
+@dg.asset_check(
+    asset="validated_events",
+    partitions_def=event_files,
+    description="Soft rule: event_time is not later than the time the event was ingested.",
+)
+def event_time_not_in_future(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    with warehouse(duckdb) as con:
+        return _soft_rule(con, context.partition_key, "event_time > ingested_at")
+
+
+@dg.asset_check(
+    asset="raw_event_file",
+    description="The newest file in the landing folder is younger than the freshness window.",
+)
+def landing_freshness(platform: PlatformResource) -> dg.AssetCheckResult:
+    files = [
+        entry
+        for entry in (platform.landing_dir.iterdir() if platform.landing_dir.is_dir() else [])
+        if entry.is_file() and not entry.name.startswith(".") and entry.suffix != ".tmp"
+    ]
+    if not files:
+        return dg.AssetCheckResult(passed=False, severity=WARN, description="no landed files")
+    newest = max(entry.stat().st_mtime for entry in files)
+    age_hours = (time.time() - newest) / 3600
+    return dg.AssetCheckResult(
+        passed=age_hours <= platform.freshness_hours,
+        severity=WARN,
+        metadata={
+            "newest_age_hours": round(age_hours, 3),
+            "window_hours": platform.freshness_hours,
+        },
+    )
+
+
+PARTITION_CHECKS = [
+    reconciliation_exact,
+    rejection_rate,
+    unique_event_hash,
+    column_schema_unchanged,
+    row_count_sane,
+    processing_date_matches_event_time,
+    event_time_not_in_future,
+]
+CHECKS = [*PARTITION_CHECKS, landing_freshness]

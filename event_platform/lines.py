@@ -1,0 +1,95 @@
+"""Bytes to numbered lines, in bounded chunks.
+
+The file is read in blocks of `chunk_bytes`, cut at the last `\\n` of each block, and split into
+lines by Arrow's `split_pattern` kernel, so no Python object is created per line and memory is
+bounded by the block size whatever the file size. Lines stay raw bytes here: deciding UTF-8
+validity is the parser's job, per line, so one bad byte rejects one line, not the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+UTF8_BOM = b"\xef\xbb\xbf"
+DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class FileDigest:
+    """What was read: filled in as chunks stream past, complete once the iterator is exhausted."""
+
+    sha256: str = ""
+    bytes_read: int = 0
+    lines: int = 0
+    _hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
+
+
+@dataclass(frozen=True)
+class LineChunk:
+    """Consecutive lines of one file: `raw` holds them without their `\\n`."""
+
+    first_line_number: int
+    raw: pa.LargeBinaryArray
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def table(self) -> pa.Table:
+        numbers = pa.array(range(self.first_line_number, self.first_line_number + len(self.raw)))
+        return pa.table({"line_number": numbers, "raw": self.raw})
+
+
+def _split(block: bytes) -> pa.LargeBinaryArray:
+    pieces = pc.split_pattern(pa.array([block], pa.large_binary()), pattern=b"\n").flatten()
+    if block.endswith(b"\n"):
+        # "a\nb\n" splits into a, b and an empty tail that is not a line.
+        pieces = pieces.slice(0, len(pieces) - 1)
+    return pieces
+
+
+def read_line_chunks(
+    path: Path, digest: FileDigest | None = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> Iterator[LineChunk]:
+    """Yield the file's lines in chunks of roughly `chunk_bytes`.
+
+    A UTF-8 byte-order mark at the very start is dropped; the last line counts even without a
+    final `\\n`; an empty file has no lines. A line longer than `chunk_bytes` is still read whole
+    (the block grows until it holds a newline).
+    """
+    digest = digest if digest is not None else FileDigest()
+    next_line = 1
+    carry = b""
+    first = True
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(chunk_bytes)
+            if block:
+                digest._hasher.update(block)
+                digest.bytes_read += len(block)
+            if first and block:
+                first = False
+                if block.startswith(UTF8_BOM):
+                    block = block[len(UTF8_BOM) :]
+            data = carry + block if carry else block
+            if not block:
+                if data:
+                    raw = _split(data)
+                    digest.lines += len(raw)
+                    yield LineChunk(next_line, raw)
+                break
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            raw = _split(data[: cut + 1])
+            digest.lines += len(raw)
+            yield LineChunk(next_line, raw)
+            next_line += len(raw)
+    digest.sha256 = digest._hasher.hexdigest()

@@ -1,0 +1,206 @@
+"""Structural parsing: raw line bytes to shape reasons and extracted field text, in one SQL pass.
+
+DuckDB's JSON kernel (yyjson) parses every line; where it is lenient we add what strict JSON
+requires: it accepts trailing commas and NaN/Infinity, so a line that contains either outside
+its string literals is malformed. Lines are decoded with `try(decode(...))`, so invalid UTF-8
+rejects one line, and a trailing `\\r` is dropped before anything else looks at the line.
+
+Most lines of a healthy feed are written by one producer in one shape. A regex generated from
+the contract matches that shape exactly (keys in contract order, strings without escapes or
+control characters, integers as canonical literals, JSON whitespace between tokens). It accepts a
+strict subset of JSON, so a line it matches is a well-typed object with exactly the contract's
+keys, and its captures equal what a JSON decoder would return: no reason to look further. Every
+line it does not match (any other key order, an escape, anything broken) takes the full JSON
+path, so the fast path changes speed, never verdicts.
+
+Both paths are generated from the contract's field list, so another stream's shape needs no code
+here. What this stage emits: `line_number`, `line` (decoded text or NULL), `shape_reasons`, and
+one text column per scalar field (NULL where the field is absent or of the wrong JSON type).
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from event_platform.contract import StreamContract
+from event_platform.lines import LineChunk
+
+# After stripping string literals, these only occur in JSON that yyjson wrongly accepts.
+LENIENT = r"(?i),[ \t\r\n]*[}\]]|nan|inf"
+STRING_LITERAL = r'"(?:[^"\\]|\\.)*"'
+JSON_TYPES = {
+    "integer": "json_type({v}) IN ('BIGINT', 'UBIGINT') OR "
+    "(json_type({v}) = 'DOUBLE' AND regexp_full_match({v}, '-?[0-9]+'))",
+    "string": "json_type({v}) = 'VARCHAR'",
+    "object": "json_type({v}) = 'OBJECT'",
+}
+
+
+JSON_SPACE = r"[ \t\r]*"
+FAST_VALUES = {
+    "string": r'"(?P<{name}>[^"\\\x00-\x1f]*)"',
+    "integer": r"(?P<{name}>-?(?:0|[1-9][0-9]*))",
+}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_path(name: str) -> str:
+    return _quote('$."' + name + '"')
+
+
+class StructuralParser:
+    """Compiles one contract's shape into SQL once; `parse` runs it over a chunk of lines."""
+
+    def __init__(self, contract: StreamContract) -> None:
+        self.contract = contract
+        self.sql = self._compile()
+        self.fast_pattern = "^" + JSON_SPACE + self._fast_object("") + JSON_SPACE + "$"
+        self.outputs = [f.name for f in contract.scalar_fields]
+
+    def _fast_object(self, parent: str) -> str:
+        members = []
+        for child in self.contract.children(parent):
+            if child.json_type == "object":
+                value = self._fast_object(child.path)
+            else:
+                value = FAST_VALUES[child.json_type].format(name=child.name)
+            members.append(f'"{re.escape(child.name)}"{JSON_SPACE}:{JSON_SPACE}{value}')
+        separator = f"{JSON_SPACE},{JSON_SPACE}"
+        return r"\{" + JSON_SPACE + separator.join(members) + JSON_SPACE + r"\}"
+
+    def _object_level(self, parent: str, source: str, level: int) -> tuple[list[str], list[str]]:
+        """SQL for one object level: (select-list items, reason list expressions)."""
+        children = self.contract.children(parent)
+        prefix = parent + "." if parent else ""
+        keys, values = f"keys_{level}", f"values_{level}"
+        expected = "[" + ", ".join(_quote(c.name) for c in children) + "]"
+        paths = "[" + ", ".join(_json_path(c.name) for c in children) + "]"
+        items = [f"json_keys({source}) AS {keys}", f"json_extract({source}, {paths}) AS {values}"]
+        reasons = [
+            "list_filter(["
+            + ", ".join(
+                f"CASE WHEN NOT list_contains({keys}, {_quote(c.name)}) "
+                f"THEN {_quote('missing_field:' + c.path)} END"
+                for c in children
+            )
+            + "], lambda r: r IS NOT NULL)",
+            f"list_transform(list_filter({keys}, lambda k: NOT list_contains({expected}, k)), "
+            f"lambda k: {_quote('unexpected_field:' + prefix)} || k)",
+            f"CASE WHEN len({keys}) <> len(list_distinct({keys})) THEN list_transform("
+            f"list_filter(list_distinct({keys}), lambda k: len(list_filter({keys}, "
+            f"lambda x: x = k)) > 1), lambda k: {_quote('duplicate_field:' + prefix)} || k) END",
+        ]
+        for index, child in enumerate(children, start=1):
+            value = f"{values}[{index}]"
+            well_typed = JSON_TYPES[child.json_type].format(v=value)
+            reasons.append(
+                f"CASE WHEN {value} IS NOT NULL AND NOT ({well_typed}) "
+                f"THEN [{_quote('wrong_type:' + child.path)}] END"
+            )
+        return items, reasons
+
+    def _compile(self) -> str:
+        levels: list[str] = []
+        reasons: list[str] = [
+            "CASE WHEN line IS NULL THEN ['malformed_json'] END",
+            "CASE WHEN blank THEN ['empty_line'] END",
+            "CASE WHEN line IS NOT NULL AND NOT blank AND NOT is_json THEN ['malformed_json'] END",
+            "CASE WHEN root_type <> 'OBJECT' THEN ['not_an_object'] END",
+        ]
+        outputs: list[str] = []
+        sources = {"": ("line", "root_type = 'OBJECT'")}
+        for level, parent in enumerate(self.contract.object_paths):
+            source, guard = sources[parent]
+            items, level_reasons = self._object_level(parent, source, level)
+            select = ", ".join(
+                f"CASE WHEN {guard} THEN {item.split(' AS ')[0]} END AS {item.split(' AS ')[1]}"
+                for item in items
+            )
+            levels.append(select)
+            reasons.extend(f"CASE WHEN {guard} THEN {r} END" for r in level_reasons)
+            for index, child in enumerate(self.contract.children(parent), start=1):
+                value = f"values_{level}[{index}]"
+                well_typed = JSON_TYPES[child.json_type].format(v=value)
+                if child.json_type == "object":
+                    sources[child.path] = (value, f"{guard} AND ({well_typed})")
+                elif child.json_type == "string":
+                    outputs.append(
+                        f"CASE WHEN {guard} AND ({well_typed}) "
+                        f"THEN json_extract_string({value}, '$')"
+                        f" END AS {child.name}"
+                    )
+                else:
+                    outputs.append(
+                        f"CASE WHEN {guard} AND ({well_typed}) THEN CAST({value} AS VARCHAR)"
+                        f" END AS {child.name}"
+                    )
+        reason_list = ", ".join(f"coalesce({r}, []::VARCHAR[])" for r in reasons)
+        stages = [
+            "decoded AS (SELECT line_number, try(decode(raw)) AS text FROM chunk_lines)",
+            "lines AS (SELECT line_number, CASE WHEN ends_with(text, chr(13)) "
+            "THEN left(text, -1) ELSE text END AS line FROM decoded)",
+            "flagged AS (SELECT line_number, line, "
+            "coalesce(regexp_full_match(line, '[ \\t\\f\\v\\r]*'), false) AS blank FROM lines)",
+            "checked AS (SELECT *, NOT blank AND line IS NOT NULL AND json_valid(line) AND NOT ("
+            f"regexp_matches(line, {_quote(LENIENT)}) AND regexp_matches(regexp_replace(line, "
+            f"{_quote(STRING_LITERAL)}, '\"\"', 'g'), {_quote(LENIENT)})) AS is_json FROM flagged)",
+            "typed AS (SELECT *, CASE WHEN is_json THEN json_type(line) END AS root_type "
+            "FROM checked)",
+        ]
+        previous = "typed"
+        for level, select in enumerate(levels):
+            stages.append(f"level_{level} AS (SELECT *, {select} FROM {previous})")
+            previous = f"level_{level}"
+        return (
+            "WITH "
+            + ",\n".join(stages)
+            + f"\nSELECT line_number, line, flatten([{reason_list}]) AS shape_reasons, "
+            + ", ".join(outputs)
+            + f" FROM {previous} ORDER BY line_number"
+        )
+
+    def _parse_sql(self, con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pl.DataFrame:
+        con.register("chunk_lines", lines)
+        try:
+            return pl.from_arrow(con.sql(self.sql).to_arrow_table())
+        finally:
+            con.unregister("chunk_lines")
+
+    def parse(self, con: duckdb.DuckDBPyConnection, chunk: LineChunk) -> pl.DataFrame:
+        """Parse a chunk: the fast path where it matches, the JSON kernel (on `con`) elsewhere."""
+        try:
+            text = chunk.raw.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            # Some line is not UTF-8: let the SQL path decide line by line.
+            return self._parse_sql(con, chunk.table())
+        numbers = pl.int_range(
+            chunk.first_line_number, chunk.first_line_number + len(chunk), eager=True
+        )
+        frame = pl.DataFrame({"line_number": numbers, "line": pl.from_arrow(text)}).with_columns(
+            pl.col("line").str.strip_suffix("\r")
+        )
+        captured = frame.with_columns(
+            pl.col("line").str.extract_groups(self.fast_pattern).alias("fast")
+        ).unnest("fast")
+        matched = pl.col(self.outputs[0]).is_not_null()
+        fast = captured.filter(matched).select(
+            "line_number",
+            "line",
+            pl.lit([], pl.List(pl.String)).alias("shape_reasons"),
+            *self.outputs,
+        )
+        if len(fast) == len(chunk):
+            return fast
+        rest = captured.select(matched.not_().alias("rest"))["rest"].to_arrow()
+        slow_table = chunk.table().filter(rest)
+        slow = self._parse_sql(con, slow_table)
+        return pl.concat([fast, slow.select(fast.columns)], how="vertical_relaxed").sort(
+            "line_number"
+        )

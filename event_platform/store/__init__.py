@@ -1,0 +1,1 @@
+"""The DuckDB store: table DDL, connections and the atomic partition writer."""

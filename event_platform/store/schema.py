@@ -1,0 +1,73 @@
+"""The one place that knows the warehouse's table DDL.
+
+`events` has no PRIMARY KEY on purpose: an ART index made bulk inserts ~3.7x slower and the
+file ~2.6x bigger; uniqueness of `event_hash` is enforced by the writer's anti-join and watched
+by an asset check instead.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+EVENTS_COLUMNS: dict[str, str] = {
+    "event_hash": "VARCHAR",
+    "event_type": "INTEGER",
+    "event_time": "TIMESTAMP",
+    "processing_date": "DATE",
+    "user_email": "VARCHAR",
+    "phone_number": "VARCHAR",
+    "source_file": "VARCHAR",
+    "line_number": "BIGINT",
+    "ingested_at": "TIMESTAMP",
+    "run_id": "VARCHAR",
+}
+
+REJECTED_COLUMNS: dict[str, str] = {
+    "source_file": "VARCHAR",
+    "line_number": "BIGINT",
+    "raw_line": "VARCHAR",
+    "reasons": "VARCHAR[]",
+    "rejected_at": "TIMESTAMP",
+    "run_id": "VARCHAR",
+}
+
+RECONCILIATION_COLUMNS: dict[str, str] = {
+    "source_file": "VARCHAR",
+    "file_sha256": "VARCHAR",
+    "lines_total": "BIGINT",
+    "valid": "BIGINT",
+    "rejected": "BIGINT",
+    "duplicates": "BIGINT",
+    "stored_rows": "BIGINT",
+    "missing_rows": "BIGINT",
+    "unexpected_rows": "BIGINT",
+    "mismatched_rows": "BIGINT",
+    "passed": "BOOLEAN",
+    "checked_at": "TIMESTAMP",
+    "run_id": "VARCHAR",
+}
+
+TABLES: dict[str, dict[str, str]] = {
+    "events": EVENTS_COLUMNS,
+    "rejected_events": REJECTED_COLUMNS,
+    "reconciliation_reports": RECONCILIATION_COLUMNS,
+}
+
+DUPLICATE_REASON = "duplicate_event"
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table if missing, so readers never meet an absent table."""
+    for table, columns in TABLES.items():
+        body = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
+        con.execute(f"CREATE TABLE IF NOT EXISTS main.{table} ({body})")
+
+
+def table_schema(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """The live column -> type mapping of a table, as DuckDB reports it."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return {name: data_type for name, data_type in rows}

@@ -1,0 +1,109 @@
+"""Writes one partition (one source file) into the store atomically.
+
+The writer opens a transaction, deletes the partition's rows from `events` and
+`rejected_events`, streams each validated chunk in with `INSERT ... SELECT` from Arrow, and
+commits at the end: a crash or a failed run rolls back to the previous state of the partition,
+and a re-run replaces rather than doubles it.
+
+Duplicates are decided inside the same transaction: a valid row is a duplicate when an earlier
+line of the same file, or a stored row of another file, has the same `event_hash`. Since this
+partition's old rows were just deleted, re-ingesting a file is never a duplicate of itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from event_platform.contract import StreamContract
+from event_platform.hashing import event_hash_sql
+from event_platform.store.schema import DUPLICATE_REASON
+
+
+@dataclass
+class WriteCounts:
+    stored: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+
+
+class PartitionWriter:
+    """Use as a context manager: commit on clean exit, roll back on any exception."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        contract: StreamContract,
+        source_file: str,
+        run_id: str,
+        now: datetime,
+    ) -> None:
+        self.con = con
+        self.contract = contract
+        self.params = {"source_file": source_file, "run_id": run_id, "now": now}
+        self.counts = WriteCounts()
+        self._hash = event_hash_sql(contract)
+        self._stored_columns = [f.name for f in contract.scalar_fields]
+
+    def __enter__(self) -> PartitionWriter:
+        self.con.execute("BEGIN TRANSACTION")
+        source = {"source_file": self.params["source_file"]}
+        self.con.execute("DELETE FROM main.events WHERE source_file = $source_file", source)
+        self.con.execute(
+            "DELETE FROM main.rejected_events WHERE source_file = $source_file", source
+        )
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def write(self, valid: pl.DataFrame, rejected: pl.DataFrame) -> None:
+        """Append one validated chunk (valid rows carry their `line` for duplicate rejections)."""
+        columns = ", ".join(self._stored_columns)
+        self.con.register("valid_chunk", valid.to_arrow())
+        self.con.register("rejected_chunk", rejected.to_arrow())
+        try:
+            self.con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE staged AS
+                WITH hashed AS (SELECT *, {self._hash} AS event_hash FROM valid_chunk)
+                SELECT *,
+                    row_number() OVER (PARTITION BY event_hash ORDER BY line_number) > 1
+                    OR event_hash IN (SELECT event_hash FROM main.events) AS is_duplicate
+                FROM hashed
+                """
+            )
+            stored = self.con.execute(
+                f"""
+                INSERT INTO main.events (event_hash, {columns}, source_file, line_number,
+                                         ingested_at, run_id)
+                SELECT event_hash, {columns}, $source_file, line_number, $now, $run_id
+                FROM staged WHERE NOT is_duplicate ORDER BY line_number
+                """,
+                self.params,
+            ).fetchone()[0]
+            duplicates = self.con.execute(
+                """
+                INSERT INTO main.rejected_events
+                SELECT $source_file, line_number, line, [$reason], $now, $run_id
+                FROM staged WHERE is_duplicate
+                """,
+                {**self.params, "reason": DUPLICATE_REASON},
+            ).fetchone()[0]
+            rejected = self.con.execute(
+                """
+                INSERT INTO main.rejected_events
+                SELECT $source_file, line_number, raw_line, reasons, $now, $run_id
+                FROM rejected_chunk
+                """,
+                self.params,
+            ).fetchone()[0]
+        finally:
+            self.con.unregister("valid_chunk")
+            self.con.unregister("rejected_chunk")
+        self.counts.stored += stored
+        self.counts.duplicates += duplicates
+        self.counts.rejected += rejected

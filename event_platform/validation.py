@@ -1,0 +1,104 @@
+"""Validation: one chunk of raw lines to typed valid rows and rejected rows with every reason.
+
+Shape reasons come from the structural parser (DuckDB's JSON kernel); value reasons come from
+the contract's pandera schema, whose failure cases carry the row index and the check name, which
+is the reason code. Both are lists per line, concatenated, so a line gets each reason that applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+import pyarrow.compute as pc
+from pandera.errors import SchemaErrors
+
+from event_platform.contract import StreamContract
+from event_platform.lines import LineChunk
+from event_platform.parsing import StructuralParser
+
+REASONS = pl.List(pl.String)
+
+
+@dataclass(frozen=True)
+class ValidatedChunk:
+    """`valid`: line_number, line and stored columns; `rejected`: line_number, raw_line, reasons."""
+
+    valid: pl.DataFrame
+    rejected: pl.DataFrame
+
+
+class Validator:
+    """Validates chunks against one contract; owns a private in-memory DuckDB for parsing."""
+
+    def __init__(self, contract: StreamContract, allowed_event_types: frozenset[int]) -> None:
+        self.contract = contract
+        self.parser = StructuralParser(contract)
+        self.schema = contract.value_schema(allowed_event_types)
+        self.scalar_columns = [f.name for f in contract.scalar_fields]
+        self.paths = {f.name: f.path for f in contract.scalar_fields}
+        self._con = duckdb.connect(":memory:")
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _value_reasons(self, parsed: pl.DataFrame) -> pl.DataFrame:
+        """Row index -> list of value reasons (`check:path`), only for rows that failed a check."""
+        try:
+            self.schema.validate(parsed.select(self.scalar_columns), lazy=True)
+        except SchemaErrors as errors:
+            cases = errors.failure_cases
+            if cases["index"].null_count():
+                # A schema-level failure (a column or dtype) means the parser and the contract
+                # disagree: a bug, never bad input.
+                raise RuntimeError(
+                    f"contract {self.contract.name} is inconsistent: {cases}"
+                ) from None
+            return (
+                cases.select(
+                    pl.col("index").cast(pl.UInt32).alias("row"),
+                    pl.concat_str(
+                        pl.col("check"), pl.lit(":"), pl.col("column").replace_strict(self.paths)
+                    ).alias("reason"),
+                )
+                .group_by("row")
+                .agg(pl.col("reason").alias("value_reasons"))
+            )
+        return pl.DataFrame(schema={"row": pl.UInt32, "value_reasons": REASONS})
+
+    def validate(self, chunk: LineChunk) -> ValidatedChunk:
+        parsed = self.parser.parse(self._con, chunk).with_row_index("row")
+        reasons = (
+            parsed.join(self._value_reasons(parsed), on="row", how="left")
+            .with_columns(
+                pl.concat_list(
+                    pl.col("shape_reasons"), pl.col("value_reasons").fill_null(pl.lit([], REASONS))
+                ).alias("reasons")
+            )
+            .drop("shape_reasons", "value_reasons")
+        )
+        ok = pl.col("reasons").list.len() == 0
+        valid = reasons.filter(ok).select("line_number", "line", *self.contract.typed_columns)
+        rejected = reasons.filter(~ok).select(
+            "row", "line_number", pl.col("line").alias("raw_line"), "reasons"
+        )
+        return ValidatedChunk(valid=valid, rejected=_with_replaced_text(rejected, chunk))
+
+
+def _with_replaced_text(rejected: pl.DataFrame, chunk: LineChunk) -> pl.DataFrame:
+    """Fill raw_line for lines that were not UTF-8, decoding with U+FFFD so nothing is dropped.
+
+    Only invalid-UTF-8 lines pass through Python here, which keeps the hot path vectorised.
+    """
+    undecodable = rejected.filter(pl.col("raw_line").is_null())
+    if undecodable.is_empty():
+        return rejected.drop("row")
+    raw = pc.take(chunk.raw, undecodable["row"].to_arrow()).to_pylist()
+    text = [value.decode("utf-8", "replace").removesuffix("\r") for value in raw]
+    replaced = undecodable.with_columns(pl.Series("raw_line", text, pl.String))
+    return (
+        pl.concat([rejected.filter(pl.col("raw_line").is_not_null()), replaced])
+        .sort("line_number")
+        .drop("row")
+    )
