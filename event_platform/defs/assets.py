@@ -75,7 +75,7 @@ def validated_and_rejected_events(
         result = ingest_file(
             path,
             con,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             source_file=context.partition_key,
             allowed_event_types=platform.event_types,
             chunk_bytes=platform.chunk_bytes,
@@ -132,7 +132,7 @@ def reconciliation_report(
         report = reconcile_partition(
             path,
             con,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             source_file=context.partition_key,
             allowed_event_types=platform.event_types,
             chunk_bytes=platform.chunk_bytes,

@@ -1,0 +1,40 @@
+# Quick start: `make demo`, `make test`, `make dev`. Everything installs into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DAGSTER_HOME
+
+.PHONY: install demo test lint dev bench clean
+
+$(BIN)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster/dev.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster/dev.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/event-platform ingest data/samples/sample_events.jsonl
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/event-platform bench
+
+clean:
+	rm -rf $(VENV) .dagster_home .pytest_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""Shared fixtures: an isolated data folder and warehouse per test, and a record builder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from event_platform.config import Settings
+
+BASE_EVENT = {
+    "event_type": 7,
+    "event_time": "2019-01-04 05:07:26",
+    "data": {"user_email": "TAFgZ@gmail.com", "phone_number": "0603728764"},
+    "processing_date": "2019-01-04",
+}
+
+
+def event_line(index: int = 0, **overrides: object) -> str:
+    """A valid record (unique per index) with top-level or `data.x` overrides."""
+    record = json.loads(json.dumps(BASE_EVENT))
+    record["data"]["user_email"] = f"user{index}@example.com"
+    record["data"]["phone_number"] = f"06{index:08d}"
+    for key, value in overrides.items():
+        if key.startswith("data."):
+            record["data"][key.removeprefix("data.")] = value
+        else:
+            record[key] = value
+    return json.dumps(record)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("EVENT_PLATFORM_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("EVENT_PLATFORM_DUCKDB", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    settings = Settings.from_env()
+    settings.landing_dir.mkdir(parents=True)
+    return settings
+
+
+def write_lines(path: Path, lines: list[str], *, newline: str = "\n", final: bool = True) -> Path:
+    text = newline.join(lines) + (newline if final and lines else "")
+    path.write_bytes(text.encode())
+    return path

@@ -1,0 +1,84 @@
+"""Reconciliation re-reads the file and catches every way the store can drift from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from event_platform.ingestion import ingest_file
+from event_platform.reconciliation import reconcile_partition, record_report
+from event_platform.store.connection import connect
+from event_platform_tests.conftest import event_line, write_lines
+
+LINES = [event_line(i) for i in range(1, 9)] + ["", "{bad", event_line(3)]
+
+
+@pytest.fixture
+def stored(tmp_path: Path):
+    path = write_lines(tmp_path / "a.jsonl", LINES)
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(path, con, run_id="r", chunk_bytes=512)
+        yield path, con
+
+
+def reconcile(path: Path, con):
+    return reconcile_partition(path, con, run_id="check", chunk_bytes=512)
+
+
+def test_a_faithful_store_passes(stored) -> None:
+    path, con = stored
+    report = reconcile(path, con)
+    assert report.passed
+    assert (report.lines_total, report.valid, report.rejected, report.duplicates) == (11, 8, 2, 1)
+    assert (report.missing_rows, report.unexpected_rows, report.mismatched_rows) == (0, 0, 0)
+    record_report(con, report)
+    assert con.execute("SELECT passed FROM reconciliation_reports").fetchall() == [(True,)]
+
+
+def test_a_deleted_row_is_missing(stored) -> None:
+    path, con = stored
+    con.execute("DELETE FROM events WHERE line_number = 4")
+    report = reconcile(path, con)
+    assert not report.passed
+    assert (report.missing_rows, report.unexpected_rows, report.mismatched_rows) == (1, 0, 0)
+    assert report.samples["missing"] == [4]
+
+
+def test_an_altered_row_is_mismatched(stored) -> None:
+    path, con = stored
+    con.execute("UPDATE events SET phone_number = '0000000000' WHERE line_number = 5")
+    report = reconcile(path, con)
+    assert not report.passed
+    assert (report.missing_rows, report.unexpected_rows, report.mismatched_rows) == (0, 0, 1)
+    assert report.samples["mismatched"] == [5]
+
+
+def test_an_altered_hash_is_mismatched(stored) -> None:
+    path, con = stored
+    con.execute("UPDATE events SET event_hash = repeat('0', 64) WHERE line_number = 2")
+    assert reconcile(path, con).mismatched_rows == 1
+
+
+def test_an_extra_row_is_unexpected(stored) -> None:
+    path, con = stored
+    con.execute("INSERT INTO events SELECT * REPLACE (99 AS line_number) FROM events LIMIT 1")
+    con.execute("INSERT INTO events SELECT * FROM events WHERE line_number = 1")
+    report = reconcile(path, con)
+    assert not report.passed
+    assert report.unexpected_rows == 2
+    assert report.samples["unexpected"] == [1, 99]
+
+
+def test_a_lost_rejection_is_missing(stored) -> None:
+    path, con = stored
+    con.execute("DELETE FROM rejected_events WHERE line_number = 10")
+    report = reconcile(path, con)
+    assert not report.passed and report.missing_rows == 1
+
+
+def test_a_changed_file_no_longer_reconciles(stored) -> None:
+    path, con = stored
+    write_lines(path, [*LINES, event_line(50)])
+    report = reconcile(path, con)
+    assert not report.passed and report.missing_rows == 1
