@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = (
     "event_platform.commands.ingest",
     "event_platform.commands.generate",
+    "event_platform.commands.pubsub",
 )
 
 

@@ -8,19 +8,21 @@ from event_platform.config import Settings
 from event_platform.defs.assets import LINEAGE
 from event_platform.defs.checks import CHECKS
 from event_platform.defs.jobs import ingest_job
+from event_platform.defs.pubsub import pubsub_defs
 from event_platform.defs.resources import build_resources
 from event_platform.defs.sensors import landing_sensor
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    return dg.Definitions(
+    lineage = dg.Definitions(
         assets=LINEAGE,
         asset_checks=CHECKS,
         jobs=[ingest_job],
         sensors=[landing_sensor],
         resources=build_resources(settings),
     )
+    return dg.Definitions.merge(lineage, pubsub_defs())
 
 
 defs = build_definitions()

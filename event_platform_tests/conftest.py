@@ -9,6 +9,9 @@ import pytest
 
 from event_platform.config import Settings
 
+# The Pub/Sub emulator fixtures (`emulator`, `pubsub`) live in their own module.
+pytest_plugins = ["event_platform_tests.pubsub_emulator"]
+
 BASE_EVENT = {
     "event_type": 7,
     "event_time": "2019-01-04 05:07:26",

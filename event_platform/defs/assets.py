@@ -22,9 +22,13 @@ HASH_BLOCK = 8 * 1024 * 1024
 
 @dg.asset(
     partitions_def=event_files,
+    deps=["pubsub_subscription"],
     kinds={"file"},
     group_name="events",
-    description="A landed event file, fingerprinted (sha256, size) as it was when ingested.",
+    description=(
+        "A landed event file (dropped in the landing folder or written there by the Pub/Sub "
+        "consumer), fingerprinted (sha256, size) as it was when ingested."
+    ),
 )
 def raw_event_file(context: dg.AssetExecutionContext, platform: PlatformResource):
     path = platform.landed_file(context.partition_key)

@@ -1,0 +1,17 @@
+"""Pub/Sub source definitions, merged into the project's `Definitions` by the core team."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from event_platform.defs.pubsub.assets import pubsub_backlog_check, pubsub_subscription
+from event_platform.defs.pubsub.sensors import build_pubsub_sensor
+
+
+def pubsub_defs() -> dg.Definitions:
+    """Built on call so the sensor's default status follows the environment at load time."""
+    return dg.Definitions(
+        assets=[pubsub_subscription],
+        asset_checks=[pubsub_backlog_check],
+        sensors=[build_pubsub_sensor()],
+    )
