@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,14 +42,22 @@ class LineChunk:
     def __len__(self) -> int:
         return len(self.raw)
 
+    def line_numbers(self) -> pa.Int64Array:
+        start = self.first_line_number
+        return pl.int_range(start, start + len(self.raw), dtype=pl.Int64, eager=True).to_arrow()
+
     def table(self) -> pa.Table:
-        numbers = pa.array(range(self.first_line_number, self.first_line_number + len(self.raw)))
-        return pa.table({"line_number": numbers, "raw": self.raw})
+        return pa.table({"line_number": self.line_numbers(), "raw": self.raw})
 
 
-def _split(block: bytes) -> pa.LargeBinaryArray:
-    pieces = pc.split_pattern(pa.array([block], pa.large_binary()), pattern=b"\n").flatten()
-    if block.endswith(b"\n"):
+def _split(block: bytes | memoryview) -> pa.LargeBinaryArray:
+    buffer = pa.py_buffer(block)
+    offsets = pa.array([0, len(block)], pa.int64())
+    whole = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), 1, [None, offsets.buffers()[1], buffer]
+    )
+    pieces = pc.split_pattern(whole, pattern=b"\n").flatten()
+    if bytes(block[-1:]) == b"\n":
         # "a\nb\n" splits into a, b and an empty tail that is not a line.
         pieces = pieces.slice(0, len(pieces) - 1)
     return pieces
@@ -59,18 +69,22 @@ def read_line_chunks(
     """Yield the file's lines in chunks of roughly `chunk_bytes`.
 
     A UTF-8 byte-order mark at the very start is dropped; the last line counts even without a
-    final `\\n`; an empty file has no lines. A line longer than `chunk_bytes` is still read whole
-    (the block grows until it holds a newline).
+    final `\n`; an empty file has no lines. A line longer than `chunk_bytes` is still read whole
+    (the block grows until it holds a newline). The file's sha256 is computed on a helper thread
+    (hashlib releases the GIL), overlapping with whatever the consumer does with each chunk.
     """
     digest = digest if digest is not None else FileDigest()
     next_line = 1
     carry = b""
     first = True
-    with path.open("rb") as handle:
+    pending: Future | None = None
+    with path.open("rb") as handle, ThreadPoolExecutor(1, "sha256") as hasher:
         while True:
             block = handle.read(chunk_bytes)
+            if pending is not None:
+                pending.result()
             if block:
-                digest._hasher.update(block)
+                pending = hasher.submit(digest._hasher.update, block)
                 digest.bytes_read += len(block)
             if first and block:
                 first = False
@@ -88,8 +102,10 @@ def read_line_chunks(
                 carry = data
                 continue
             carry = data[cut + 1 :]
-            raw = _split(data[: cut + 1])
+            raw = _split(memoryview(data)[: cut + 1])
             digest.lines += len(raw)
             yield LineChunk(next_line, raw)
             next_line += len(raw)
+        if pending is not None:
+            pending.result()
     digest.sha256 = digest._hasher.hexdigest()

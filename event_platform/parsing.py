@@ -13,9 +13,10 @@ keys, and its captures equal what a JSON decoder would return: no reason to look
 line it does not match (any other key order, an escape, anything broken) takes the full JSON
 path, so the fast path changes speed, never verdicts.
 
-Both paths are generated from the contract's field list, so another stream's shape needs no code
-here. What this stage emits: `line_number`, `line` (decoded text or NULL), `shape_reasons`, and
-one text column per scalar field (NULL where the field is absent or of the wrong JSON type).
+Both paths are generated from the contract's field list, so another stream's shape needs no
+code here. What this stage emits: `line_number`, `line` (decoded text or NULL), `shape_reasons`
+(NULL when the fast path proved the shape), and one text column per scalar field (NULL where
+the field is absent or of the wrong JSON type).
 """
 
 from __future__ import annotations
@@ -190,10 +191,11 @@ class StructuralParser:
             pl.col("line").str.extract_groups(self.fast_pattern).alias("fast")
         ).unnest("fast")
         matched = pl.col(self.outputs[0]).is_not_null()
+        # NULL shape_reasons: the fast path proved the shape, no list is built per line.
         fast = captured.filter(matched).select(
             "line_number",
             "line",
-            pl.lit([], pl.List(pl.String)).alias("shape_reasons"),
+            pl.lit(None, pl.List(pl.String)).alias("shape_reasons"),
             *self.outputs,
         )
         if len(fast) == len(chunk):

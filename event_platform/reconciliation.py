@@ -20,8 +20,9 @@ import duckdb
 import polars as pl
 
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
-from event_platform.hashing import event_hash_sql
+from event_platform.hashing import event_hash_sql, with_event_hash
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
+from event_platform.prefetch import prefetch
 from event_platform.store.schema import DUPLICATE_REASON
 from event_platform.validation import Validator
 
@@ -52,41 +53,48 @@ class ReconciliationReport:
         return values
 
 
-# One SQL over the chunk's line range: classify every file-side and store-side line.
+# One pass over the chunk's line range: where the file says each line belongs (an event with a
+# hash, or a rejection), where the store has it (events, duplicates, rejections; maybe twice),
+# and one verdict per line. Extra copies of a line count once each as unexpected.
 _CLASSIFY = """
 WITH
-f AS (SELECT line_number, {hash} AS h FROM file_valid),
-fr AS (SELECT line_number FROM file_rejected),
-s AS (
-    SELECT line_number, event_hash, {hash} AS recomputed,
-           row_number() OVER (PARTITION BY line_number) AS k
+expected AS (
+    SELECT line_number, event_hash AS h, true AS is_valid FROM file_valid
+    UNION ALL
+    SELECT line_number, NULL, false FROM file_rejected
+),
+places AS (
+    SELECT line_number, 'event' AS place, event_hash, {hash} AS recomputed
     FROM main.events
     WHERE source_file = $source_file AND line_number BETWEEN $low AND $high
-),
-r AS (
-    SELECT line_number, reasons = [$duplicate] AS is_duplicate,
-           row_number() OVER (PARTITION BY line_number) AS k
+    UNION ALL
+    SELECT line_number, CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END,
+           NULL, NULL
     FROM main.rejected_events
     WHERE source_file = $source_file AND line_number BETWEEN $low AND $high
 ),
+stored AS (
+    SELECT line_number, count(*) AS copies, any_value(place) AS place,
+           any_value(event_hash) AS event_hash, any_value(recomputed) AS recomputed
+    FROM places GROUP BY line_number
+),
 verdicts AS (
-    SELECT line_number, 'missing' AS verdict FROM f
-        WHERE line_number NOT IN (SELECT line_number FROM s)
-          AND line_number NOT IN (SELECT line_number FROM r WHERE is_duplicate)
-    UNION ALL SELECT line_number, 'missing' FROM fr
-        WHERE line_number NOT IN (SELECT line_number FROM r WHERE NOT is_duplicate)
-    UNION ALL SELECT line_number, 'unexpected' FROM s
-        WHERE k > 1 OR line_number NOT IN (SELECT line_number FROM f)
-    UNION ALL SELECT line_number, 'unexpected' FROM r
-        WHERE k > 1
-           OR (is_duplicate AND line_number NOT IN (SELECT line_number FROM f))
-           OR (NOT is_duplicate AND line_number NOT IN (SELECT line_number FROM fr))
-           OR line_number IN (SELECT line_number FROM s)
-    UNION ALL SELECT f.line_number, 'mismatched' FROM f JOIN s USING (line_number)
-        WHERE s.k = 1 AND (s.event_hash IS DISTINCT FROM f.h OR s.recomputed IS DISTINCT FROM f.h)
+    SELECT coalesce(e.line_number, s.line_number) AS line_number,
+        CASE
+            WHEN s.line_number IS NULL THEN 'missing'
+            WHEN e.line_number IS NULL OR s.copies > 1 THEN 'unexpected'
+            WHEN e.is_valid AND s.place = 'duplicate' THEN NULL
+            WHEN e.is_valid AND s.place = 'event' THEN
+                CASE WHEN s.event_hash IS DISTINCT FROM e.h OR s.recomputed IS DISTINCT FROM e.h
+                     THEN 'mismatched' END
+            WHEN NOT e.is_valid AND s.place = 'rejected' THEN NULL
+            ELSE 'unexpected'
+        END AS verdict,
+        CASE WHEN e.line_number IS NULL THEN s.copies ELSE greatest(s.copies - 1, 1) END AS rows
+    FROM expected e FULL OUTER JOIN stored s USING (line_number)
 )
-SELECT verdict, count(*) AS n, list(line_number ORDER BY line_number)[1:{sample}] AS sample
-FROM verdicts GROUP BY verdict
+SELECT verdict, sum(rows)::BIGINT AS n, list(line_number ORDER BY line_number)[1:{sample}]
+FROM verdicts WHERE verdict IS NOT NULL GROUP BY verdict
 """
 
 # Rows whose line number no line of the file has.
@@ -127,11 +135,18 @@ def reconcile_partition(
     digest = FileDigest()
     validator = Validator(contract, allowed_event_types)
     classify = _CLASSIFY.format(hash=event_hash_sql(contract), sample=SAMPLE_SIZE)
-    try:
+
+    def file_side():
+        """Re-derive each chunk's valid lines and hashes on the prefetch thread."""
         for chunk in read_line_chunks(path, digest, chunk_bytes):
             validated = validator.validate(chunk)
-            con.register("file_valid", validated.valid.drop("line").to_arrow())
-            con.register("file_rejected", validated.rejected.select("line_number").to_arrow())
+            hashed = with_event_hash(validator.connection, validated.valid, contract)
+            yield chunk, hashed.select("line_number", "event_hash"), validated.rejected
+
+    try:
+        for chunk, valid, rejected in prefetch(file_side()):
+            con.register("file_valid", valid.to_arrow())
+            con.register("file_rejected", rejected.select("line_number").to_arrow())
             try:
                 rows = con.execute(
                     classify,

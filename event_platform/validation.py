@@ -40,6 +40,11 @@ class Validator:
         self.paths = {f.name: f.path for f in contract.scalar_fields}
         self._con = duckdb.connect(":memory:")
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The validator's private in-memory DuckDB, for work on the same thread."""
+        return self._con
+
     def close(self) -> None:
         self._con.close()
 
@@ -69,19 +74,24 @@ class Validator:
 
     def validate(self, chunk: LineChunk) -> ValidatedChunk:
         parsed = self.parser.parse(self._con, chunk).with_row_index("row")
-        reasons = (
-            parsed.join(self._value_reasons(parsed), on="row", how="left")
-            .with_columns(
-                pl.concat_list(
-                    pl.col("shape_reasons"), pl.col("value_reasons").fill_null(pl.lit([], REASONS))
-                ).alias("reasons")
-            )
-            .drop("shape_reasons", "value_reasons")
+        value_reasons = self._value_reasons(parsed)
+        # Reason lists are built for failing lines only; most lines of a feed are valid.
+        failing = (pl.col("shape_reasons").list.len() > 0).fill_null(False) | pl.col("row").is_in(
+            value_reasons["row"].implode()
         )
-        ok = pl.col("reasons").list.len() == 0
-        valid = reasons.filter(ok).select("line_number", "line", *self.contract.typed_columns)
-        rejected = reasons.filter(~ok).select(
-            "row", "line_number", pl.col("line").alias("raw_line"), "reasons"
+        valid = parsed.filter(~failing).select("line_number", "line", *self.contract.typed_columns)
+        rejected = (
+            parsed.filter(failing)
+            .join(value_reasons, on="row", how="left")
+            .select(
+                "row",
+                "line_number",
+                pl.col("line").alias("raw_line"),
+                pl.concat_list(
+                    pl.col("shape_reasons").fill_null(pl.lit([], REASONS)),
+                    pl.col("value_reasons").fill_null(pl.lit([], REASONS)),
+                ).alias("reasons"),
+            )
         )
         return ValidatedChunk(valid=valid, rejected=_with_replaced_text(rejected, chunk))
 

@@ -19,7 +19,6 @@ import duckdb
 import polars as pl
 
 from event_platform.contract import StreamContract
-from event_platform.hashing import event_hash_sql
 from event_platform.store.schema import DUPLICATE_REASON
 
 
@@ -45,7 +44,6 @@ class PartitionWriter:
         self.contract = contract
         self.params = {"source_file": source_file, "run_id": run_id, "now": now}
         self.counts = WriteCounts()
-        self._hash = event_hash_sql(contract)
         self._stored_columns = [f.name for f in contract.scalar_fields]
 
     def __enter__(self) -> PartitionWriter:
@@ -61,19 +59,22 @@ class PartitionWriter:
         self.con.execute("ROLLBACK" if exc_type else "COMMIT")
 
     def write(self, valid: pl.DataFrame, rejected: pl.DataFrame) -> None:
-        """Append one validated chunk (valid rows carry their `line` for duplicate rejections)."""
+        """Append one validated chunk.
+
+        `valid` carries `event_hash`, `first_in_chunk` (see `event_platform.hashing`) and its
+        `line` text, which a duplicate keeps in `rejected_events`.
+        """
         columns = ", ".join(self._stored_columns)
         self.con.register("valid_chunk", valid.to_arrow())
         self.con.register("rejected_chunk", rejected.to_arrow())
         try:
+            # Hashes of this chunk already stored (by other files, or earlier chunks of this
+            # one): the join builds on the chunk and probes the table's hash column once.
             self.con.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE staged AS
-                WITH hashed AS (SELECT *, {self._hash} AS event_hash FROM valid_chunk)
-                SELECT *,
-                    row_number() OVER (PARTITION BY event_hash ORDER BY line_number) > 1
-                    OR event_hash IN (SELECT event_hash FROM main.events) AS is_duplicate
-                FROM hashed
+                """
+                CREATE OR REPLACE TEMP TABLE already_stored AS
+                SELECT DISTINCT e.event_hash
+                FROM main.events e SEMI JOIN valid_chunk v ON e.event_hash = v.event_hash
                 """
             )
             stored = self.con.execute(
@@ -81,7 +82,9 @@ class PartitionWriter:
                 INSERT INTO main.events (event_hash, {columns}, source_file, line_number,
                                          ingested_at, run_id)
                 SELECT event_hash, {columns}, $source_file, line_number, $now, $run_id
-                FROM staged WHERE NOT is_duplicate ORDER BY line_number
+                FROM valid_chunk
+                WHERE first_in_chunk
+                  AND event_hash NOT IN (SELECT event_hash FROM already_stored)
                 """,
                 self.params,
             ).fetchone()[0]
@@ -89,7 +92,9 @@ class PartitionWriter:
                 """
                 INSERT INTO main.rejected_events
                 SELECT $source_file, line_number, line, [$reason], $now, $run_id
-                FROM staged WHERE is_duplicate
+                FROM valid_chunk
+                WHERE NOT first_in_chunk
+                   OR event_hash IN (SELECT event_hash FROM already_stored)
                 """,
                 {**self.params, "reason": DUPLICATE_REASON},
             ).fetchone()[0]
