@@ -39,7 +39,7 @@ class Settings:
     allowed_event_types: frozenset[int] = field(default_factory=lambda: frozenset(range(1, 11)))
     rejection_warn_rate: float = 0.01
     rejection_error_rate: float = 0.05
-    chunk_bytes: int = 64 * 1024 * 1024
+    chunk_bytes: int = 32 * 1024 * 1024
     freshness_hours: float = 24.0
 
     @property
@@ -63,6 +63,6 @@ class Settings:
             allowed_event_types=_int_set(env.get("EVENT_PLATFORM_EVENT_TYPES", "1-10")),
             rejection_warn_rate=float(env.get("EVENT_PLATFORM_REJECTION_WARN_RATE", "0.01")),
             rejection_error_rate=float(env.get("EVENT_PLATFORM_REJECTION_ERROR_RATE", "0.05")),
-            chunk_bytes=int(env.get("EVENT_PLATFORM_CHUNK_BYTES", str(64 * 1024 * 1024))),
+            chunk_bytes=int(env.get("EVENT_PLATFORM_CHUNK_BYTES", str(32 * 1024 * 1024))),
             freshness_hours=float(env.get("EVENT_PLATFORM_FRESHNESS_HOURS", "24")),
         )

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 UTF8_BOM = b"\xef\xbb\xbf"
-DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
