@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "event_platform.commands.ingest",
     "event_platform.commands.generate",
     "event_platform.commands.pubsub",
+    "event_platform.commands.serve",
 )
 
 

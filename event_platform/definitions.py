@@ -8,6 +8,7 @@ from event_platform.config import Settings
 from event_platform.defs.assets import LINEAGE
 from event_platform.defs.checks import CHECKS
 from event_platform.defs.jobs import ingest_job
+from event_platform.defs.published import published_events
 from event_platform.defs.pubsub import pubsub_defs
 from event_platform.defs.resources import build_resources
 from event_platform.defs.sensors import landing_sensor
@@ -16,7 +17,7 @@ from event_platform.defs.sensors import landing_sensor
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     lineage = dg.Definitions(
-        assets=LINEAGE,
+        assets=[*LINEAGE, published_events],
         asset_checks=CHECKS,
         jobs=[ingest_job],
         sensors=[landing_sensor],

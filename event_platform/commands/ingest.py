@@ -70,11 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from event_platform.defs.resources import build_resources
 
     settings = Settings.from_env()
-    instance = (
-        dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
-        else dg.DagsterInstance.ephemeral()
-    )
+    instance = _instance()
     log_level = "INFO" if args.verbose else "ERROR"
     status = 0
     for path in paths:
@@ -95,6 +91,27 @@ def run(args: argparse.Namespace) -> int:
             status = 1
         print(json.dumps(summary, default=str) if args.json else describe(summary), flush=True)
     return status
+
+
+def _instance():
+    """The DAGSTER_HOME instance (so runs show in the UI), else a throwaway one.
+
+    Opening a new DAGSTER_HOME creates its SQLite schema; two cron jobs doing that at the same
+    moment race ("table runs already exists"), so the opening is serialised by a file lock.
+    """
+    import dagster as dg
+    from filelock import FileLock
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(Path(home) / ".event-platform-instance.lock"), timeout=120):
+        instance = dg.DagsterInstance.get()
+        # Storages are built lazily; build them (and their schemas) while holding the lock.
+        instance.get_runs(limit=1)
+        instance.schedule_storage.all_instigator_state()
+        return instance
 
 
 def summarise(result, name: str, path: Path, settings) -> dict[str, object]:

@@ -1,0 +1,74 @@
+"""Read-only access to the current published snapshot, reopened when `current.duckdb` moves.
+
+One read-only DuckDB connection per snapshot file is cached per process; each request gets its
+own cursor (a DuckDB connection is not safe to share across threads, its cursors are). The link
+is resolved on every request (one `realpath` syscall) so a new publication is served at once.
+The previous connection is dropped, not closed: requests still holding its cursors finish on it,
+and the file stays readable after the publisher deletes it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+
+class SnapshotUnavailableError(RuntimeError):
+    """No snapshot has been published yet, or it cannot be opened."""
+
+
+class SnapshotReader:
+    """Hands out cursors on the snapshot `link` currently points at."""
+
+    def __init__(self, link: Path, *, threads: int = 1) -> None:
+        self.link = Path(link)
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._target: str | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def _resolve(self) -> str:
+        target = os.path.realpath(self.link)
+        if not os.path.isfile(target):
+            raise SnapshotUnavailableError(f"no snapshot at {self.link}")
+        return target
+
+    def _connection(self) -> tuple[str, duckdb.DuckDBPyConnection]:
+        target = self._resolve()
+        with self._lock:
+            if target != self._target or self._con is None:
+                try:
+                    con = duckdb.connect(
+                        target, read_only=True, config={"threads": str(self.threads)}
+                    )
+                except duckdb.Error as exc:
+                    raise SnapshotUnavailableError(f"cannot open snapshot {target}") from exc
+                self._target, self._con = target, con
+            return self._target, self._con.cursor()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one request, closed afterwards."""
+        attempts = 2  # the target may be pruned between resolving the link and opening it
+        while True:
+            try:
+                _, cur = self._connection()
+                break
+            except SnapshotUnavailableError:
+                attempts -= 1
+                if attempts == 0:
+                    raise
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @property
+    def target(self) -> str | None:
+        """The snapshot file currently open (for /ready), if any."""
+        return self._target

@@ -1,0 +1,76 @@
+"""`event-platform serve` (the HTTP data API) and `event-platform publish-snapshot`.
+
+The server reads only published snapshots, so it can run next to ingestion without either
+blocking the other; `publish-snapshot` refreshes what it serves (the `published_events` asset
+does the same inside Dagster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="serve the HTTP data API and /metrics over the published snapshot"
+    )
+    serve.add_argument("--host", help="bind address (default EVENT_PLATFORM_API_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default EVENT_PLATFORM_API_PORT or 8080)")
+    serve.set_defaults(func=run_serve)
+
+    publish = subparsers.add_parser(
+        "publish-snapshot", help="publish reconciled data to a new snapshot the API serves"
+    )
+    publish.add_argument("--json", action="store_true", help="print the result as JSON")
+    publish.set_defaults(func=run_publish)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from event_platform.cli import UsageError
+
+    try:
+        import uvicorn
+
+        from event_platform.api import ApiConfigError, ApiSettings, create_app
+
+        settings = ApiSettings.from_env()
+        settings = replace(
+            settings,
+            host=args.host if args.host is not None else settings.host,
+            port=args.port if args.port is not None else settings.port,
+        )
+        app = create_app(settings)  # validates the bind before anything listens
+    except ApiConfigError as exc:
+        raise UsageError(str(exc)) from None
+    # access_log off: query strings may carry an email; the app logs route templates instead.
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+    return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from event_platform.config import Settings
+    from event_platform.publishing import publish_snapshot
+
+    settings = Settings.from_env()
+    result = publish_snapshot(settings.duckdb_path, settings.published_dir)
+    summary = {
+        "snapshot": str(result.snapshot),
+        "events": result.events,
+        "rejected": result.rejected,
+        "files_published": result.files_published,
+        "files_failed": result.files_failed,
+        "seconds": round(result.seconds, 3),
+        "removed": [str(path) for path in result.removed],
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"published {result.snapshot.name}: {result.events:,} events from "
+            f"{result.files_published} files ({result.files_failed} failed reconciliation, "
+            f"not served) in {result.seconds:.2f}s"
+        )
+    return 0

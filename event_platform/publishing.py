@@ -1,0 +1,274 @@
+"""Publish what the API may serve as an immutable DuckDB snapshot, separate from the warehouse.
+
+Why a snapshot rather than serving the warehouse directly: DuckDB lets one process hold a file
+for writing and then blocks every other process, read-only opens included. An API holding the
+warehouse open would make ingestion runs fail their lock retries, and a long ingestion run would
+make the API time out. So publication opens the warehouse read-only for the few seconds a copy
+takes, writes a NEW file `snapshot-<UTC timestamp>-<n>.duckdb`, and swaps the symlink
+`current.duckdb` to it with `os.replace` (atomic on POSIX). Readers only ever open snapshots,
+read-only; a snapshot is never written after it is published, so readers never block anyone.
+
+What is published: events of files whose latest reconciliation report passed (a file whose
+report failed, or that was never reconciled, is not served), every reconciliation report (so
+the API can say why a file is missing), the whole error bucket `rejected_events` (rejections are
+facts about the input, useful precisely when reconciliation failed), and small derived tables
+(`daily_stats`, `rejection_reasons`, `snapshot_info`) so the API and `/metrics` never aggregate
+millions of rows per request. `events` is written sorted by (event_time, event_hash): DuckDB's
+zone maps then let keyset pagination skip row groups, and an ART index on `event_hash` serves
+point look-ups.
+
+Retention: the new snapshot and the one before it are kept (a server that resolved the link just
+before the swap can still open the previous one); older ones are deleted. Open connections keep
+deleted files readable on POSIX, so deleting never breaks a request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from event_platform.store.connection import LOCK_RETRY_SECONDS, StoreBusyError
+from event_platform.store.schema import (
+    DUPLICATE_REASON,
+    EVENTS_COLUMNS,
+    RECONCILIATION_COLUMNS,
+    REJECTED_COLUMNS,
+    TABLES,
+)
+
+logger = logging.getLogger(__name__)
+
+CURRENT_NAME = "current.duckdb"
+SNAPSHOT_PATTERN = re.compile(r"^snapshot-(\d{8}T\d{6}\d{6}Z)-(\d+)\.duckdb$")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What one publication produced; the Dagster asset turns it into metadata."""
+
+    snapshot: Path
+    events: int
+    rejected: int
+    files_published: int
+    files_failed: int
+    seconds: float
+    removed: list[Path] = field(default_factory=list)
+
+
+def _columns(columns: dict[str, str], alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{name}" for name in columns)
+
+
+def snapshot_sequence(path: Path) -> int | None:
+    """The `<n>` of a snapshot file name, or None for any other file."""
+    match = SNAPSHOT_PATTERN.match(path.name)
+    return int(match.group(2)) if match else None
+
+
+def _snapshots(published_dir: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in published_dir.glob("snapshot-*.duckdb"):
+        sequence = snapshot_sequence(path)
+        if sequence is not None:
+            found.append((sequence, path))
+    return sorted(found)
+
+
+def _attach_warehouse(con: duckdb.DuckDBPyConnection, warehouse: Path, wait_seconds: float) -> None:
+    """Attach the warehouse read-only, retrying while an ingestion run holds its lock."""
+    if not warehouse.exists():
+        # Nothing ingested yet: publish empty tables rather than fail, so /ready turns green.
+        con.execute("ATTACH ':memory:' AS wh")
+        for table, columns in TABLES.items():
+            body = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
+            con.execute(f"CREATE TABLE wh.main.{table} ({body})")
+        return
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse)])
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreBusyError(
+                    f"{warehouse} is locked by another process for over {wait_seconds:.0f}s"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'wh' "
+            "AND schema_name = 'main'"
+        ).fetchall()
+    }
+    missing = [table for table in TABLES if table not in present]
+    if missing:
+        raise RuntimeError(f"warehouse {warehouse} lacks tables {missing}; run an ingestion first")
+
+
+_COPY_STATEMENTS = (
+    # Latest report per file; only files whose latest report passed are served.
+    f"""CREATE TABLE snap.main.reconciliation_reports AS
+        SELECT {_columns(RECONCILIATION_COLUMNS)} FROM wh.main.reconciliation_reports
+        ORDER BY source_file, checked_at""",
+    """CREATE TABLE snap.main.published_files AS
+        SELECT source_file, file_sha256, checked_at, run_id FROM snap.main.reconciliation_reports
+        QUALIFY row_number() OVER (PARTITION BY source_file ORDER BY checked_at DESC) = 1
+            AND passed""",
+    f"""CREATE TABLE snap.main.events AS
+        SELECT {_columns(EVENTS_COLUMNS, "e")} FROM wh.main.events e
+        SEMI JOIN snap.main.published_files p ON e.source_file = p.source_file
+        ORDER BY e.event_time, e.event_hash""",
+    f"""CREATE TABLE snap.main.rejected_events AS
+        SELECT {_columns(REJECTED_COLUMNS)} FROM wh.main.rejected_events
+        ORDER BY source_file, line_number""",
+)
+
+_DERIVED_STATEMENTS = (
+    """CREATE TABLE snap.main.daily_stats AS
+        SELECT processing_date AS day, event_type, count(*) AS events
+        FROM snap.main.events GROUP BY ALL ORDER BY ALL""",
+    """CREATE TABLE snap.main.rejection_reasons AS
+        SELECT source_file, reason, count(*) AS lines
+        FROM (SELECT source_file, unnest(reasons) AS reason FROM snap.main.rejected_events)
+        GROUP BY ALL ORDER BY ALL""",
+    "CREATE INDEX events_event_hash ON snap.main.events (event_hash)",
+)
+
+
+def _build(con: duckdb.DuckDBPyConnection, warehouse: Path, wait_seconds: float) -> None:
+    _attach_warehouse(con, warehouse, wait_seconds)
+    try:
+        # One transaction: every table reflects the same warehouse state.
+        con.execute("BEGIN")
+        for statement in _COPY_STATEMENTS:
+            con.execute(statement)
+        con.execute("COMMIT")
+    finally:
+        # Release the warehouse before the derived tables and the index are built.
+        con.execute("DETACH wh")
+    for statement in _DERIVED_STATEMENTS:
+        con.execute(statement)
+
+
+def publish_snapshot(
+    warehouse: Path,
+    published_dir: Path,
+    *,
+    wait_seconds: float = LOCK_RETRY_SECONDS,
+    now: datetime | None = None,
+) -> PublishResult:
+    """Copy reconciled data into a new snapshot, point `current.duckdb` at it, prune old ones.
+
+    The warehouse is attached read-only only while the four copy statements run.
+    """
+    started = time.monotonic()
+    warehouse = Path(warehouse)
+    published_dir = Path(published_dir)
+    published_dir.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+    existing = _snapshots(published_dir)
+    sequence = (existing[-1][0] + 1) if existing else 1
+    name = f"snapshot-{stamp}-{sequence}.duckdb"
+    final = published_dir / name
+    building = published_dir / f".{name}.{os.getpid()}.building"
+    building.unlink(missing_ok=True)
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("ATTACH ? AS snap", [str(building)])
+        _build(con, warehouse, wait_seconds)
+        (events,) = con.execute("SELECT count(*) FROM snap.main.events").fetchone()
+        rejected, failed, published = con.execute(
+            """SELECT
+                (SELECT count(*) FROM snap.main.rejected_events),
+                (SELECT count(*) FROM (
+                    SELECT passed FROM snap.main.reconciliation_reports
+                    QUALIFY row_number() OVER (
+                        PARTITION BY source_file ORDER BY checked_at DESC) = 1)
+                 WHERE NOT passed),
+                (SELECT count(*) FROM snap.main.published_files)"""
+        ).fetchone()
+        last_ingest = con.execute(
+            "SELECT max(checked_at) FROM snap.main.reconciliation_reports WHERE passed"
+        ).fetchone()[0]
+        con.execute(
+            """CREATE TABLE snap.main.snapshot_info AS SELECT
+                ?::TIMESTAMP AS published_at, ?::VARCHAR AS warehouse, ?::BIGINT AS events,
+                ?::BIGINT AS rejected, ?::BIGINT AS files_published, ?::BIGINT AS files_failed,
+                ?::TIMESTAMP AS last_successful_ingest, ?::VARCHAR AS duplicate_reason""",
+            [
+                (now or datetime.now(UTC)).replace(tzinfo=None),
+                str(warehouse),
+                events,
+                rejected,
+                published,
+                failed,
+                last_ingest,
+                DUPLICATE_REASON,
+            ],
+        )
+        con.execute("DETACH snap")
+    except BaseException:
+        con.close()
+        building.unlink(missing_ok=True)
+        Path(f"{building}.wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(building, final)
+    _point_current(published_dir, name)
+    removed = _prune(published_dir, keep_from=_previous_sequence(existing, sequence))
+    seconds = time.monotonic() - started
+    logger.info(
+        "published %s: %d events from %d files (%d files failed reconciliation) in %.2fs",
+        name,
+        events,
+        published,
+        failed,
+        seconds,
+    )
+    return PublishResult(final, events, rejected, published, failed, seconds, removed)
+
+
+def _point_current(published_dir: Path, name: str) -> None:
+    """Swap `current.duckdb` atomically: a reader sees the old target or the new, never none."""
+    temporary = published_dir / f".{CURRENT_NAME}.{os.getpid()}.tmp"
+    temporary.unlink(missing_ok=True)
+    os.symlink(name, temporary)  # relative, so the folder can be moved or mounted elsewhere
+    os.replace(temporary, published_dir / CURRENT_NAME)
+
+
+def _previous_sequence(existing: list[tuple[int, Path]], new: int) -> int:
+    older = [sequence for sequence, _ in existing if sequence < new]
+    return older[-1] if older else new
+
+
+def _prune(published_dir: Path, *, keep_from: int) -> list[Path]:
+    removed = []
+    for sequence, path in _snapshots(published_dir):
+        if sequence < keep_from:
+            path.unlink(missing_ok=True)
+            Path(f"{path}.wal").unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def current_snapshot(published_dir: Path) -> Path | None:
+    """The snapshot `current.duckdb` points at, or None before the first publication."""
+    link = published_dir / CURRENT_NAME
+    try:
+        return link.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        return None

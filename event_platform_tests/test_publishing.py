@@ -1,0 +1,103 @@
+"""Publication: only reconciled files are copied, the link swaps atomically, old snapshots go."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from event_platform.publishing import CURRENT_NAME, current_snapshot, publish_snapshot
+from event_platform_tests.test_api import EVENTS_PER_FILE, REJECTIONS, SERVED, build_warehouse
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    build_warehouse(path)
+    return path
+
+
+def test_only_files_whose_latest_report_passed_are_published(warehouse, tmp_path):
+    result = publish_snapshot(warehouse, tmp_path / "published")
+    assert result.events == sum(EVENTS_PER_FILE[name] for name in SERVED)
+    assert (result.files_published, result.files_failed) == (len(SERVED), 1)
+    con = duckdb.connect(str(result.snapshot), read_only=True)
+    try:
+        files = {
+            row[0] for row in con.execute("SELECT DISTINCT source_file FROM events").fetchall()
+        }
+        assert files == set(SERVED)
+        assert con.execute("SELECT count(*) FROM rejected_events").fetchone()[0] == len(REJECTIONS)
+        assert con.execute("SELECT count(*) FROM reconciliation_reports").fetchone()[0] == 6
+        # stored sorted by the pagination key
+        keys = con.execute("SELECT event_time, event_hash FROM events").fetchall()
+        assert keys == sorted(keys)
+        (daily,) = con.execute("SELECT sum(events) FROM daily_stats").fetchone()
+        assert daily == result.events
+    finally:
+        con.close()
+
+
+def test_current_link_is_relative_and_old_snapshots_are_pruned(warehouse, tmp_path):
+    published = tmp_path / "published"
+    results = [publish_snapshot(warehouse, published) for _ in range(4)]
+    link = published / CURRENT_NAME
+    assert link.is_symlink()
+    assert os.readlink(link) == results[-1].snapshot.name  # relative target
+    assert current_snapshot(published) == results[-1].snapshot
+    remaining = sorted(p.name for p in published.glob("snapshot-*.duckdb"))
+    assert remaining == sorted([results[-2].snapshot.name, results[-1].snapshot.name])
+    assert not list(published.glob(".*"))  # no temporary files left behind
+    assert results[2].removed == [results[0].snapshot]
+
+
+def test_a_missing_warehouse_publishes_empty_tables(tmp_path):
+    result = publish_snapshot(tmp_path / "absent.duckdb", tmp_path / "published")
+    assert result.events == 0
+    assert not (tmp_path / "absent.duckdb").exists()  # never created by a reader
+
+
+def test_publication_waits_for_a_writer_process_then_succeeds(warehouse, tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " time.sleep(1.5); c.close()",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    result = publish_snapshot(warehouse, tmp_path / "published", wait_seconds=20)
+    assert time.monotonic() - started > 0.5
+    assert result.events > 0
+    holder.wait(timeout=10)
+
+
+def test_the_dagster_asset_publishes(warehouse, tmp_path, monkeypatch):
+    from event_platform.config import Settings
+    from event_platform.defs.published import published_events
+    from event_platform.defs.resources import build_resources
+
+    monkeypatch.setenv("EVENT_PLATFORM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EVENT_PLATFORM_DUCKDB", str(warehouse))
+    result = dg.materialize(
+        [published_events],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources=build_resources(Settings.from_env()),
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("published_events")
+    metadata = materialization.metadata
+    assert metadata["dagster/row_count"].value == sum(EVENTS_PER_FILE[n] for n in SERVED)
+    snapshot = Path(metadata["snapshot"].value)
+    assert current_snapshot(tmp_path / "data" / "published") == snapshot
