@@ -223,8 +223,10 @@ def generate_file(
                 invalid_lines[start + position + 1] = reason
             taken = set(positions)
             for position in copies:
+                if position == 0:
+                    continue  # nothing earlier to copy
                 sources = [p for p in (rng.randrange(position) for _ in range(8)) if p not in taken]
-                if position and sources:
+                if sources:
                     changed[position] = text[sources[0]]
                     duplicates += 1
                     reasons["duplicate_event"] += 1

@@ -81,6 +81,8 @@ def read_line_chunks(
     with path.open("rb") as handle, ThreadPoolExecutor(1, "sha256") as hasher:
         while True:
             block = handle.read(chunk_bytes)
+            # A short read of a regular file is its end (measured before the BOM is dropped).
+            at_end = len(block) < chunk_bytes
             if pending is not None:
                 pending.result()
             if block:
@@ -91,7 +93,8 @@ def read_line_chunks(
                 if block.startswith(UTF8_BOM):
                     block = block[len(UTF8_BOM) :]
             data = carry + block if carry else block
-            if not block:
+            if at_end:
+                # The rest is the last chunk, even when its last line has no final newline.
                 if data:
                     raw = _split(data)
                     digest.lines += len(raw)

@@ -238,13 +238,15 @@ def test_one_megabyte_line(tmp_path: Path) -> None:
     assert [(row["line_number"], row["reasons"]) for row in rejected] == [(3, ["malformed_json"])]
 
 
-def test_results_do_not_depend_on_chunk_size(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "bom"])
+def test_results_do_not_depend_on_chunk_size(tmp_path: Path, bom: bytes) -> None:
     lines = [event_line(i) if i % 7 else "oops" for i in range(2000)]
-    raw = "\n".join(lines).encode()
+    raw = bom + "\n".join(lines).encode()
     whole = validate_lines(tmp_path, raw, chunk_bytes=1 << 24)
     tiny = validate_lines(tmp_path, raw, chunk_bytes=997)
     assert whole == tiny
     assert len(whole[0]) + len(whole[1]) == 2000
+    assert whole[0][0]["line_number"] == 2  # line 1 is "oops"; the BOM never shifts numbers
 
 
 def test_allowed_event_types_are_configurable(tmp_path: Path) -> None:
