@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "data"
+# DuckDB's buffer pool defaults to 80% of RAM and caches the growing warehouse; capped, it
+# spills to disk instead, which keeps an ingestion's memory flat as files and tables grow.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
+DEFAULT_CHUNK_BYTES = 24 * 1024 * 1024
 
 
 def _int_set(text: str) -> frozenset[int]:
@@ -39,8 +43,9 @@ class Settings:
     allowed_event_types: frozenset[int] = field(default_factory=lambda: frozenset(range(1, 11)))
     rejection_warn_rate: float = 0.01
     rejection_error_rate: float = 0.05
-    chunk_bytes: int = 32 * 1024 * 1024
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
     freshness_hours: float = 24.0
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
     @property
     def landing_dir(self) -> Path:
@@ -63,6 +68,9 @@ class Settings:
             allowed_event_types=_int_set(env.get("EVENT_PLATFORM_EVENT_TYPES", "1-10")),
             rejection_warn_rate=float(env.get("EVENT_PLATFORM_REJECTION_WARN_RATE", "0.01")),
             rejection_error_rate=float(env.get("EVENT_PLATFORM_REJECTION_ERROR_RATE", "0.05")),
-            chunk_bytes=int(env.get("EVENT_PLATFORM_CHUNK_BYTES", str(32 * 1024 * 1024))),
+            chunk_bytes=int(env.get("EVENT_PLATFORM_CHUNK_BYTES", str(DEFAULT_CHUNK_BYTES))),
             freshness_hours=float(env.get("EVENT_PLATFORM_FRESHNESS_HOURS", "24")),
+            duckdb_memory_limit=env.get(
+                "EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT
+            ),
         )

@@ -18,8 +18,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from event_platform.config import DEFAULT_CHUNK_BYTES
+
 UTF8_BOM = b"\xef\xbb\xbf"
-DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
 
 
 @dataclass

@@ -19,6 +19,7 @@ from event_platform.lines import LineChunk
 from event_platform.parsing import StructuralParser
 
 REASONS = pl.List(pl.String)
+VALIDATOR_MEMORY_LIMIT = "256MB"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Validator:
         self.schema = contract.value_schema(allowed_event_types)
         self.scalar_columns = [f.name for f in contract.scalar_fields]
         self.paths = {f.name: f.path for f in contract.scalar_fields}
-        self._con = duckdb.connect(":memory:")
+        # Holds one chunk at a time; capped like the warehouse so memory stays flat.
+        self._con = duckdb.connect(":memory:", config={"memory_limit": VALIDATOR_MEMORY_LIMIT})
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:

@@ -65,6 +65,9 @@ def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
-        "duckdb": DuckDBResource(database=str(settings.duckdb_path)),
+        "duckdb": DuckDBResource(
+            database=str(settings.duckdb_path),
+            connection_config={"memory_limit": settings.duckdb_memory_limit},
+        ),
         "platform": PlatformResource.from_settings(settings),
     }

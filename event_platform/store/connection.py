@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
 from event_platform.store.schema import create_tables
 
 LOCK_RETRY_SECONDS = 30.0
@@ -23,12 +24,16 @@ class StoreBusyError(RuntimeError):
     """The warehouse stayed locked by another process for longer than we wait."""
 
 
-def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+def _open(
+    path: Path, read_only: bool, wait_seconds: float, memory_limit: str
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(
+                str(path), read_only=read_only, config={"memory_limit": memory_limit}
+            )
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                 if "lock" in str(exc).lower():
@@ -42,7 +47,11 @@ def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyCo
 
 @contextmanager
 def connect(
-    path: Path | str, *, read_only: bool = False, wait_seconds: float = LOCK_RETRY_SECONDS
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = LOCK_RETRY_SECONDS,
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (creating it and its tables when writable) and always close it."""
     path = Path(path)
@@ -53,7 +62,7 @@ def connect(
     else:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = _open(path, read_only, wait_seconds)
+        con = _open(path, read_only, wait_seconds, memory_limit)
         if not read_only:
             create_tables(con)
     try:
