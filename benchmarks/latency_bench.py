@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from event_platform.generator import generate_file  # noqa: E402
-from event_platform_tests.servers import free_port, graphql, process_group, wait_until  # noqa: E402
+from event_platform_tests.servers import dagster_dev, graphql, wait_until  # noqa: E402
 
 CHECK = """
 query($partition: String) {
@@ -52,17 +51,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        home, data = Path(scratch) / "home", Path(scratch) / "data"
-        home.mkdir()
+        data = Path(scratch) / "data"
         (data / "landing").mkdir(parents=True)
-        shutil.copy(ROOT / "deploy" / "dagster" / "dev.yaml", home / "dagster.yaml")
-        port = free_port()
-        env = {**os.environ, "DAGSTER_HOME": str(home), "EVENT_PLATFORM_DATA_DIR": str(data)}
-        dagster = str(Path(sys.executable).with_name("dagster"))
-        command = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
         samples = []
-        with process_group(command, env=env, cwd=ROOT, log=Path(scratch) / "dagster.log"):
-            wait_until(lambda: graphql(port, "{ version }"), timeout=120, what="dagster dev")
+        with dagster_dev(Path(scratch), data, ROOT) as port:
             for index in range(args.files):
                 name = f"latency-{index:03d}.jsonl"
                 staged = data / "landing" / f".{name}.tmp"

@@ -75,3 +75,30 @@ def wait_until(
             last_error = error
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
+
+
+@contextlib.contextmanager
+def dagster_dev(scratch: Path, data_dir: Path, root: Path) -> Iterator[int]:
+    """A real `dagster dev` (webserver + daemon) on a free loopback port; yields the port.
+
+    It gets its own DAGSTER_HOME (the dev profile) under `scratch` and reads `data_dir`.
+    """
+    import shutil
+    import sys
+
+    home = scratch / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(root / "deploy" / "dagster" / "dev.yaml", home / "dagster.yaml")
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "EVENT_PLATFORM_DATA_DIR": str(data_dir)}
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    args = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    log = scratch / "dagster-dev.log"
+    with process_group(args, env=env, cwd=root, log=log) as server:
+
+        def serving():
+            assert server.poll() is None, f"dagster dev exited:\n{log.read_text()[-3000:]}"
+            return graphql(port, "{ version }")
+
+        wait_until(serving, timeout=120, what="dagster dev", fatal=AssertionError)
+        yield port

@@ -6,13 +6,10 @@ data folder, and reads everything back through the GraphQL API the UI itself use
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 from event_platform_tests.conftest import event_line, write_lines
-from event_platform_tests.servers import free_port, graphql, process_group, wait_until
+from event_platform_tests.servers import dagster_dev, graphql, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,22 +26,10 @@ RUNS_QUERY = """
 
 
 def test_a_dropped_file_is_ingested_and_checked_by_the_running_daemon(tmp_path: Path) -> None:
-    home, data = tmp_path / "dagster_home", tmp_path / "data"
-    home.mkdir()
+    data = tmp_path / "data"
     (data / "landing").mkdir(parents=True)
-    shutil.copy(ROOT / "deploy" / "dagster" / "dev.yaml", home / "dagster.yaml")
-    port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "EVENT_PLATFORM_DATA_DIR": str(data)}
-    dagster = str(Path(sys.executable).with_name("dagster"))
-    args = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
     log = tmp_path / "dagster-dev.log"
-    with process_group(args, env=env, cwd=ROOT, log=log) as server:
-
-        def serving():
-            assert server.poll() is None, f"dagster dev exited:\n{log.read_text()[-3000:]}"
-            return graphql(port, "{ version }")
-
-        wait_until(serving, timeout=120, what="dagster dev", fatal=AssertionError)
+    with dagster_dev(tmp_path, data, ROOT) as port:
         staging = data / "landing" / ".drop.jsonl.tmp"
         write_lines(staging, [event_line(i) for i in range(50)] + ["{broken"])
         staging.rename(data / "landing" / "drop.jsonl")

@@ -168,20 +168,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m event_platform.commands.pubsub`), same contract as the CLI."""
-    from event_platform.cli import UsageError
+    """Stand-alone entry (`python -m event_platform.commands.pubsub`): the CLI's own dispatch."""
+    from event_platform.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="event-platform")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(f"event-platform {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
