@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.hashing import event_hash_sql, with_event_hash
@@ -198,7 +197,3 @@ def record_report(con: duckdb.DuckDBPyConnection, report: ReconciliationReport) 
     row = report.row()
     placeholders = ", ".join(f"${name}" for name in row)
     con.execute(f"INSERT INTO main.reconciliation_reports VALUES ({placeholders})", row)
-
-
-def reports_frame(reports: list[ReconciliationReport]) -> pl.DataFrame:
-    return pl.DataFrame([report.row() for report in reports])

@@ -112,3 +112,20 @@ def test_rerunning_a_partition_is_idempotent(settings, instance) -> None:
         assert con.execute("SELECT count(*) FROM events").fetchone() == (5,)
         assert con.execute("SELECT count(*) FROM rejected_events").fetchone() == (1,)
         assert con.execute("SELECT count(*) FROM reconciliation_reports").fetchone() == (2,)
+
+
+def test_landing_freshness_warns_on_stale_or_empty_landing(settings) -> None:
+    import os
+
+    from event_platform.defs.checks import landing_freshness
+    from event_platform.defs.resources import PlatformResource
+
+    platform = PlatformResource.from_settings(settings)
+    empty = landing_freshness(platform=platform)
+    assert (empty.passed, empty.severity.value) == (False, "WARN")
+    (settings.landing_dir / ".writing.tmp").write_text("{}\n")  # not landed yet
+    assert landing_freshness(platform=platform).passed is False
+    fresh = write_lines(settings.landing_dir / "new.jsonl", [event_line(1)])
+    assert landing_freshness(platform=platform).passed is True
+    os.utime(fresh, ns=(1, 1))  # mtime long ago; ctime (the rename) still counts as landing
+    assert landing_freshness(platform=platform).passed is True

@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from event_platform.api.snapshot import SnapshotReader
+from event_platform.landing import landed_files
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +36,9 @@ def _epoch(value: datetime | None) -> float:
 
 
 def _pending_landing_files(landing_dir: Path | None, reconciled: set[str]) -> int:
-    if landing_dir is None or not landing_dir.is_dir():
+    if landing_dir is None:
         return 0
-    pending = 0
-    with os.scandir(landing_dir) as entries:
-        for entry in entries:
-            # Dot-files are the landing step's temporary names, not landed files.
-            if entry.name.startswith(".") or not entry.is_file():
-                continue
-            if entry.name not in reconciled:
-                pending += 1
-    return pending
+    return sum(1 for landed in landed_files(landing_dir) if landed.name not in reconciled)
 
 
 class StoreCollector(Collector):

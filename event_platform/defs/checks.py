@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
+from event_platform.landing import landed_files
 from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema
 
 SAMPLE = 10
@@ -225,14 +226,10 @@ def event_time_not_in_future(
     description="The newest file in the landing folder is younger than the freshness window.",
 )
 def landing_freshness(platform: PlatformResource) -> dg.AssetCheckResult:
-    files = [
-        entry
-        for entry in (platform.landing_dir.iterdir() if platform.landing_dir.is_dir() else [])
-        if entry.is_file() and not entry.name.startswith(".") and entry.suffix != ".tmp"
-    ]
+    files = landed_files(platform.landing_dir)
     if not files:
         return dg.AssetCheckResult(passed=False, severity=WARN, description="no landed files")
-    newest = max(entry.stat().st_mtime for entry in files)
+    newest = max(landed.landed_ns for landed in files) / 1e9
     age_hours = (time.time() - newest) / 3600
     return dg.AssetCheckResult(
         passed=age_hours <= platform.freshness_hours,
