@@ -76,14 +76,16 @@ class StructuralParser:
         separator = f"{JSON_SPACE},{JSON_SPACE}"
         return r"\{" + JSON_SPACE + separator.join(members) + JSON_SPACE + r"\}"
 
-    def _object_level(self, parent: str, source: str, level: int) -> tuple[list[str], list[str]]:
-        """SQL for one object level: (select-list items, reason list expressions)."""
+    def _object_level(
+        self, parent: str, source: str, level: int
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        """SQL for one object level: ((expression, alias) items, reason list expressions)."""
         children = self.contract.children(parent)
         prefix = parent + "." if parent else ""
         keys, values = f"keys_{level}", f"values_{level}"
         expected = "[" + ", ".join(_quote(c.name) for c in children) + "]"
         paths = "[" + ", ".join(_json_path(c.name) for c in children) + "]"
-        items = [f"json_keys({source}) AS {keys}", f"json_extract({source}, {paths}) AS {values}"]
+        items = [(f"json_keys({source})", keys), (f"json_extract({source}, {paths})", values)]
         reasons = [
             "list_filter(["
             + ", ".join(
@@ -121,8 +123,7 @@ class StructuralParser:
             source, guard = sources[parent]
             items, level_reasons = self._object_level(parent, source, level)
             select = ", ".join(
-                f"CASE WHEN {guard} THEN {item.split(' AS ')[0]} END AS {item.split(' AS ')[1]}"
-                for item in items
+                f"CASE WHEN {guard} THEN {expression} END AS {alias}" for expression, alias in items
             )
             levels.append(select)
             reasons.extend(f"CASE WHEN {guard} THEN {r} END" for r in level_reasons)

@@ -22,6 +22,7 @@ from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.hashing import event_hash_sql, with_event_hash
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
 from event_platform.prefetch import prefetch
+from event_platform.store.counts import partition_counts
 from event_platform.store.schema import DUPLICATE_REASON
 from event_platform.validation import Validator
 
@@ -107,15 +108,6 @@ SELECT count(*), list(line_number ORDER BY line_number)[1:{sample}] FROM (
 )
 """
 
-_STORED_COUNTS = """
-SELECT
-    (SELECT count(*) FROM main.events WHERE source_file = $source_file),
-    (SELECT count(*) FILTER (WHERE NOT reasons = [$duplicate])
-       FROM main.rejected_events WHERE source_file = $source_file),
-    (SELECT count(*) FILTER (WHERE reasons = [$duplicate])
-       FROM main.rejected_events WHERE source_file = $source_file)
-"""
-
 
 def reconcile_partition(
     path: Path,
@@ -170,9 +162,7 @@ def reconcile_partition(
     ).fetchone()
     found["unexpected"] += outside
     samples["unexpected"] = (samples["unexpected"] + list(outside_sample or []))[:SAMPLE_SIZE]
-    stored, rejected, duplicates = con.execute(
-        _STORED_COUNTS, {"source_file": source_file, "duplicate": DUPLICATE_REASON}
-    ).fetchone()
+    stored, rejected, duplicates = partition_counts(con, source_file)
     balanced = digest.lines == stored + rejected + duplicates
     return ReconciliationReport(
         source_file=source_file,

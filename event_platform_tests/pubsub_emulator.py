@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -147,3 +148,14 @@ def landing_lines(settings: PubSubSettings) -> list[bytes]:
     files = sorted(settings.landing_dir.glob("*"))
     assert all(f.name.startswith("pubsub-") and f.suffix == ".jsonl" for f in files), files
     return [line for f in files for line in decode_lines(f.read_bytes())]
+
+
+def run_consume_once(env: dict[str, str], *, text: bool = False) -> subprocess.CompletedProcess:
+    """`consume --once` as a real process (the crash tests need one that can be SIGKILLed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "event_platform.commands.pubsub", "consume", "--once"],
+        env=env,
+        capture_output=True,
+        text=text,
+        timeout=60,
+    )

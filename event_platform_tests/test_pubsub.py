@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +19,7 @@ from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.lines import UNIT_SEPARATOR, decode_lines, encode_lines, to_line
 from event_platform.pubsub.settings import PubSubSettings
 from event_platform_tests.conftest import event_line
-from event_platform_tests.pubsub_emulator import landing_lines, publish
+from event_platform_tests.pubsub_emulator import landing_lines, publish, run_consume_once
 
 PRETTY = b'{\n  "event_type": 7,\n  "amount": 1.10,\n  "dup": 1,\n  "dup": 2,\n  "s": "a b"\n}'
 ADVERSARIAL = [
@@ -97,12 +95,7 @@ def test_crash_between_write_and_ack_loses_nothing(pubsub: PubSubSettings) -> No
     published = [event_line(i).encode() for i in range(200)]
     publish(pubsub, published)
     env = {**os.environ, "EVENT_PLATFORM_PUBSUB_TEST_KILL_AFTER_RENAME": "1"}
-    crashed = subprocess.run(
-        [sys.executable, "-m", "event_platform.commands.pubsub", "consume", "--once"],
-        env=env,
-        capture_output=True,
-        timeout=60,
-    )
+    crashed = run_consume_once(env)
     assert crashed.returncode == -9, crashed.stderr.decode()
     first = landing_lines(pubsub)
     assert first and set(first) <= set(published)
@@ -139,13 +132,7 @@ def test_unreachable_endpoint_is_one_clean_line(tmp_path: Path) -> None:
         "EVENT_PLATFORM_PUBSUB_SUBSCRIPTION": "nowhere-sub",
     }
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "event_platform.commands.pubsub", "consume", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_consume_once(env, text=True)
     assert time.monotonic() - started < 30
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "event-platform consume:" in line]
@@ -157,13 +144,7 @@ def test_unreachable_endpoint_is_one_clean_line(tmp_path: Path) -> None:
 def test_missing_subscription_is_a_usage_error(tmp_path: Path) -> None:
     env = {**os.environ, "EVENT_PLATFORM_DATA_DIR": str(tmp_path)}
     env.pop("EVENT_PLATFORM_PUBSUB_SUBSCRIPTION", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "event_platform.commands.pubsub", "consume", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_consume_once(env, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "subscription" in result.stderr
 

@@ -4,32 +4,22 @@ and the store still holds each event exactly once (the rest are `duplicate_event
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from event_platform import ingestion, landing
 from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.settings import PubSubSettings
+from event_platform.store import connection
 from event_platform_tests.conftest import event_line
-from event_platform_tests.pubsub_emulator import landing_lines, publish
-
-connection = pytest.importorskip("event_platform.store.connection")
+from event_platform_tests.pubsub_emulator import landing_lines, publish, run_consume_once
 
 
 def test_redelivered_events_are_stored_once(pubsub: PubSubSettings, tmp_path: Path) -> None:
     published = [event_line(i).encode() for i in range(100)] + [b"not json\nat all"]
     publish(pubsub, published)
     env = {**os.environ, "EVENT_PLATFORM_PUBSUB_TEST_KILL_AFTER_RENAME": "1"}
-    crashed = subprocess.run(
-        [sys.executable, "-m", "event_platform.commands.pubsub", "consume", "--once"],
-        env=env,
-        capture_output=True,
-        timeout=60,
-    )
+    crashed = run_consume_once(env)
     assert crashed.returncode == -9
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline and len(landing_lines(pubsub)) < 2 * len(published):

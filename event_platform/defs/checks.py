@@ -14,25 +14,12 @@ from dagster_duckdb import DuckDBResource
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.landing import landed_files
-from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema
+from event_platform.store.counts import partition_counts
+from event_platform.store.schema import EVENTS_COLUMNS, table_schema
 
 SAMPLE = 10
 WARN = dg.AssetCheckSeverity.WARN
 ERROR = dg.AssetCheckSeverity.ERROR
-
-
-def _partition_counts(con, source_file: str) -> tuple[int, int, int]:
-    return con.execute(
-        """
-        SELECT
-            (SELECT count(*) FROM main.events WHERE source_file = $f),
-            (SELECT count(*) FILTER (WHERE NOT reasons = [$dup]) FROM main.rejected_events
-              WHERE source_file = $f),
-            (SELECT count(*) FILTER (WHERE reasons = [$dup]) FROM main.rejected_events
-              WHERE source_file = $f)
-        """,
-        {"f": source_file, "dup": DUPLICATE_REASON},
-    ).fetchone()
 
 
 @dg.asset_check(
@@ -79,7 +66,7 @@ def rejection_rate(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ) -> dg.AssetCheckResult:
     with warehouse(duckdb) as con:
-        stored, rejected, duplicates = _partition_counts(con, context.partition_key)
+        stored, rejected, duplicates = partition_counts(con, context.partition_key)
         reasons = con.execute(
             """
             SELECT reason, count(*) AS lines FROM (
@@ -168,7 +155,7 @@ def row_count_sane(
 ) -> dg.AssetCheckResult:
     size = platform.landed_file(context.partition_key).stat().st_size
     with warehouse(duckdb) as con:
-        stored, rejected, duplicates = _partition_counts(con, context.partition_key)
+        stored, rejected, duplicates = partition_counts(con, context.partition_key)
     accounted = stored + rejected + duplicates
     return dg.AssetCheckResult(
         passed=accounted > 0 or size == 0,
