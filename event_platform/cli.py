@@ -36,9 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from event_platform.config import ConfigError
+
     try:
         return int(args.func(args) or 0)
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:
         print(f"event-platform {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

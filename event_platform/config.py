@@ -7,14 +7,30 @@ Every entry point (Dagster definitions, the CLI, the HTTP API, the Pub/Sub consu
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_DATA_DIR = "data"
 # DuckDB's buffer pool defaults to 80% of RAM and caches the growing warehouse; capped, it
 # spills to disk instead, which keeps an ingestion's memory flat as files and tables grow.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
 DEFAULT_CHUNK_BYTES = 24 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting in the environment cannot be read; the message names the variable."""
+
+
+def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], T]) -> T:
+    text = env.get(name, default)
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{name}={text!r} is not valid ({error})") from None
 
 
 def _int_set(text: str) -> frozenset[int]:
@@ -56,7 +72,7 @@ class Settings:
         return self.data_dir / "published"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         data_dir = Path(env.get("EVENT_PLATFORM_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
         duckdb_path = Path(
@@ -65,11 +81,11 @@ class Settings:
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
-            allowed_event_types=_int_set(env.get("EVENT_PLATFORM_EVENT_TYPES", "1-10")),
-            rejection_warn_rate=float(env.get("EVENT_PLATFORM_REJECTION_WARN_RATE", "0.01")),
-            rejection_error_rate=float(env.get("EVENT_PLATFORM_REJECTION_ERROR_RATE", "0.05")),
-            chunk_bytes=int(env.get("EVENT_PLATFORM_CHUNK_BYTES", str(DEFAULT_CHUNK_BYTES))),
-            freshness_hours=float(env.get("EVENT_PLATFORM_FRESHNESS_HOURS", "24")),
+            allowed_event_types=_read(env, "EVENT_PLATFORM_EVENT_TYPES", "1-10", _int_set),
+            rejection_warn_rate=_read(env, "EVENT_PLATFORM_REJECTION_WARN_RATE", "0.01", float),
+            rejection_error_rate=_read(env, "EVENT_PLATFORM_REJECTION_ERROR_RATE", "0.05", float),
+            chunk_bytes=_read(env, "EVENT_PLATFORM_CHUNK_BYTES", str(DEFAULT_CHUNK_BYTES), int),
+            freshness_hours=_read(env, "EVENT_PLATFORM_FRESHNESS_HOURS", "24", float),
             duckdb_memory_limit=env.get(
                 "EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT
             ),

@@ -105,3 +105,13 @@ def test_concurrent_ingests_share_the_warehouse_without_failing(tmp_path: Path) 
         assert json.loads(stdout)["reconciliation_passed"] is True
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM events").fetchone() == (120_000,)
+
+
+def test_a_bad_setting_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "a.jsonl", [event_line(1)])
+    result = cli("ingest", str(path), env=environment(tmp_path, EVENT_PLATFORM_EVENT_TYPES="abc"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "event-platform ingest: EVENT_PLATFORM_EVENT_TYPES='abc' is not valid "
+        "(invalid literal for int() with base 10: 'abc')"
+    ]
