@@ -11,9 +11,12 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +32,7 @@ from event_platform.api.privacy import mask_email, mask_phone
 from event_platform.api.settings import parse_api_keys
 from event_platform.publishing import publish_snapshot
 from event_platform.store.schema import create_tables
-from event_platform_tests.servers import free_port
+from event_platform_tests.servers import free_port, process_group, wait_until
 
 PII_KEY = "pii-key-0123456789"
 PLAIN_KEY = "plain-key-0123456789"
@@ -439,7 +442,11 @@ def test_api_settings_from_env(tmp_path):
     )
     assert settings.snapshot_path == tmp_path / "published" / "current.duckdb"
     assert settings.api_keys == {"k1": frozenset({"pii"}), "k2": frozenset()}
-    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8080, 2)
+    assert ApiSettings.from_env({"EVENT_PLATFORM_API_WORKERS": "3"}).workers == 3
+    for bad in ("0", "two", ""):
+        with pytest.raises(ApiConfigError, match="EVENT_PLATFORM_API_WORKERS"):
+            ApiSettings.from_env({"EVENT_PLATFORM_API_WORKERS": bad})
     with pytest.raises(ApiConfigError):
         parse_api_keys("k1:admin")
     with pytest.raises(ApiConfigError):
@@ -453,3 +460,42 @@ def test_cursor_round_trip_is_opaque_json():
     cursor = encode_cursor(when, "ab" * 32)
     assert json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["h"] == "ab" * 32
     assert decode_cursor(cursor) == (when, "ab" * 32)
+
+
+def test_worker_processes_share_one_set_of_request_metrics(published, tmp_path):
+    """`serve --workers 2`: every scrape, whichever worker answers it, counts all requests."""
+    warehouse, root = published
+    port = free_port()
+    env = dict(
+        os.environ,
+        EVENT_PLATFORM_DATA_DIR=str(root),
+        EVENT_PLATFORM_DUCKDB=str(warehouse),
+        EVENT_PLATFORM_API_KEYS=PLAIN_KEY,
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [sys.executable, "-m", "event_platform.cli", "serve", "--workers", "2"]
+    with process_group(
+        [*command, "--port", str(port)], env=env, cwd=Path.cwd(), log=tmp_path / "serve.log"
+    ):
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(url + "/ready", timeout=2).status_code == 200, timeout=60,
+                   interval=0.2, what="the API to serve")  # fmt: skip
+        requests = 40
+        with ThreadPoolExecutor(8) as pool:  # concurrent new connections reach both workers
+            statuses = list(pool.map(lambda _: get(url, "/events", limit=5).status_code,
+                                     range(requests)))  # fmt: skip
+        assert statuses == [200] * requests
+        for _ in range(6):
+            families = {
+                family.name: family
+                for family in text_string_to_metric_families(get(url, "/metrics").text)
+            }
+            counted = sum(
+                sample.value
+                for sample in families["event_platform_api_request_duration_seconds"].samples
+                if sample.name.endswith("_count") and sample.labels["route"] == "/events"
+            )
+            assert counted == requests
+            assert families["event_platform_events_stored"].samples[0].value == sum(
+                EVENTS_PER_FILE[name] for name in SERVED
+            )

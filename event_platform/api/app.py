@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from event_platform.api.cursor import BadCursorError, decode_cursor, encode_cursor
 from event_platform.api.metrics import build_registry
+from event_platform.api.pages import EVENT_COLUMNS, After, TimeExtent, fetch_page
 from event_platform.api.privacy import mask_email, mask_phone
 from event_platform.api.settings import ApiSettings
 from event_platform.api.snapshot import SnapshotReader, SnapshotUnavailableError
@@ -136,10 +137,6 @@ class Status(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500)
 }
-EVENT_COLUMNS = (
-    "event_hash, event_type, event_time, processing_date, user_email, phone_number, "
-    "source_file, line_number, ingested_at"
-)
 
 
 @dataclass(frozen=True)
@@ -290,12 +287,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         start, end = _naive_utc(event_time_from), _naive_utc(event_time_to)
         if start is not None and end is not None and start > end:
             raise ApiError(400, "bad_filter", "event_time_from is after event_time_to")
-        if start is not None:
-            where.append("event_time >= ?")
-            params.append(start)
-        if end is not None:
-            where.append("event_time < ?")
-            params.append(end)
         if processing_date is not None:
             where.append("processing_date = ?")
             params.append(processing_date)
@@ -304,20 +295,26 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 raise ApiError(403, "forbidden", "filtering by user_email needs the pii scope")
             where.append("user_email = ?")
             params.append(user_email)
+        after = None
         if cursor is not None:
             try:
-                after_time, after_hash = decode_cursor(cursor)
+                after = After(*decode_cursor(cursor))
             except BadCursorError as exc:
                 raise ApiError(400, "bad_cursor", str(exc)) from None
-            # The first conjunct is redundant but lets DuckDB skip row groups by zone map.
-            where.append("event_time >= ? AND (event_time > ? OR event_hash > ?)")
-            params.extend([after_time, after_time, after_hash])
-        sql = (
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where) or 'TRUE'} "
-            "ORDER BY event_time, event_hash LIMIT ?"
-        )
-        with reader.cursor() as cur:
-            rows = cur.execute(sql, [*params, limit + 1]).fetchall()
+        with reader.session() as (cur, extent):
+            if extent is None:  # the reader could not read it: surface the real error (500)
+                extent = TimeExtent.read(cur)
+            rows = fetch_page(
+                cur,
+                extent,
+                where=where,
+                params=params,
+                time_from=start,
+                time_to=end,
+                after=after,
+                limit=limit,
+                windowed=processing_date is None and user_email is None,
+            )
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]

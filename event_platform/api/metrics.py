@@ -19,6 +19,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from event_platform.api.snapshot import SnapshotReader
@@ -171,16 +172,23 @@ class StoreCollector(Collector):
 def build_registry(
     reader: SnapshotReader, *, landing_dir: Path | None, warehouse_path: Path | None
 ) -> tuple[CollectorRegistry, Histogram]:
-    """A registry per app (not the global one), so several apps in one process do not clash."""
+    """A registry per app (not the global one), so several apps in one process do not clash.
+
+    Under several worker processes (`PROMETHEUS_MULTIPROC_DIR` set, see `event-platform serve`)
+    the histogram writes to the shared files instead and the registry reads all of them.
+    """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         StoreCollector(reader, landing_dir=landing_dir, warehouse_path=warehouse_path)
     )
+    shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    if shared:
+        MultiProcessCollector(registry)
     latency = Histogram(
         "event_platform_api_request_duration_seconds",
         "HTTP request latency by route template (never the raw path: it may hold an email)",
         ["method", "route", "status"],
         buckets=LATENCY_BUCKETS,
-        registry=registry,
+        registry=None if shared else registry,
     )
     return registry, latency

@@ -5,6 +5,8 @@ own cursor (a DuckDB connection is not safe to share across threads, its cursors
 is resolved on every request (one `realpath` syscall) so a new publication is served at once.
 The previous connection is dropped, not closed: requests still holding its cursors finish on it,
 and the file stays readable after the publisher deletes it.
+Each snapshot's `TimeExtent` is read once when it is opened, for sizing page windows
+(`event_platform.api.pages`); it is handed out with the cursor so the two always agree.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
+from event_platform.api.pages import TimeExtent
 
 
 class SnapshotUnavailableError(RuntimeError):
@@ -31,6 +35,7 @@ class SnapshotReader:
         self._lock = threading.Lock()
         self._target: str | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._extent: TimeExtent | None = None
 
     def _resolve(self) -> str:
         target = os.path.realpath(self.link)
@@ -38,7 +43,7 @@ class SnapshotReader:
             raise SnapshotUnavailableError(f"no snapshot at {self.link}")
         return target
 
-    def _connection(self) -> tuple[str, duckdb.DuckDBPyConnection]:
+    def _connection(self) -> tuple[duckdb.DuckDBPyConnection, TimeExtent | None]:
         target = self._resolve()
         with self._lock:
             if target != self._target or self._con is None:
@@ -48,25 +53,35 @@ class SnapshotReader:
                     )
                 except duckdb.Error as exc:
                     raise SnapshotUnavailableError(f"cannot open snapshot {target}") from exc
-                self._target, self._con = target, con
-            return self._target, self._con.cursor()
+                try:
+                    extent: TimeExtent | None = TimeExtent.read(con)
+                except duckdb.Error:
+                    extent = None  # not a usable snapshot; requests report it themselves
+                self._target, self._con, self._extent = target, con, extent
+            return self._con.cursor(), self._extent
 
     @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor for one request, closed afterwards."""
+    def session(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, TimeExtent | None]]:
+        """A cursor for one request, closed afterwards, with its snapshot's time extent."""
         attempts = 2  # the target may be pruned between resolving the link and opening it
         while True:
             try:
-                _, cur = self._connection()
+                cur, extent = self._connection()
                 break
             except SnapshotUnavailableError:
                 attempts -= 1
                 if attempts == 0:
                     raise
         try:
-            yield cur
+            yield cur, extent
         finally:
             cur.close()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one request, closed afterwards."""
+        with self.session() as (cur, _):
+            yield cur
 
     @property
     def target(self) -> str | None:

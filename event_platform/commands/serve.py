@@ -17,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--host", help="bind address (default EVENT_PLATFORM_API_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default EVENT_PLATFORM_API_PORT or 8080)")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (default EVENT_PLATFORM_API_WORKERS or 2)"
+    )
     serve.set_defaults(func=run_serve)
 
     publish = subparsers.add_parser(
@@ -41,13 +44,46 @@ def run_serve(args: argparse.Namespace) -> int:
             settings,
             host=args.host if args.host is not None else settings.host,
             port=args.port if args.port is not None else settings.port,
+            workers=args.workers if args.workers is not None else settings.workers,
         )
+        if settings.workers < 1:
+            raise ApiConfigError(f"--workers must be >= 1, not {settings.workers}")
         app = create_app(settings)  # validates the bind before anything listens
     except ApiConfigError as exc:
         raise UsageError(str(exc)) from None
     # access_log off: query strings may carry an email; the app logs route templates instead.
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+    if settings.workers == 1:
+        uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+        return 0
+    _serve_with_workers(settings.host, settings.port, settings.workers)
     return 0
+
+
+def _serve_with_workers(host: str, port: int, workers: int) -> None:
+    """Several worker processes behind one socket, with one set of request metrics.
+
+    Each worker builds its own app from the environment, so the command-line overrides are
+    passed on through it. Request histograms are shared through prometheus_client's
+    multiprocess files: any worker answering a scrape then reports every worker's requests.
+    """
+    import os
+    import tempfile
+
+    import uvicorn
+
+    os.environ["EVENT_PLATFORM_API_HOST"] = host
+    os.environ["EVENT_PLATFORM_API_PORT"] = str(port)
+    with tempfile.TemporaryDirectory(prefix="event-platform-metrics-") as metrics_dir:
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+        uvicorn.run(
+            "event_platform.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_level="info",
+        )
 
 
 def run_publish(args: argparse.Namespace) -> int:
