@@ -18,6 +18,7 @@ import hmac
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -207,12 +208,20 @@ class _Guard:
             logger.info("%s %s %s %.1fms", scope["method"], route, status["code"], elapsed * 1e3)
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
-    """Build the API for `settings`; refuses an unauthenticated non-loopback bind."""
+def create_app(
+    settings: ApiSettings, *, dagster_instance: Callable[[], Any] | None = None
+) -> FastAPI:
+    """Build the API for `settings`; refuses an unauthenticated non-loopback bind.
+
+    `dagster_instance` returns the instance `/metrics` reads runs from (default: `DAGSTER_HOME`).
+    """
     settings.check_bind()
     reader = SnapshotReader(settings.snapshot_path)
     registry, latency = build_registry(
-        reader, landing_dir=settings.landing_dir, warehouse_path=settings.warehouse_path
+        reader,
+        landing_dir=settings.landing_dir,
+        warehouse_path=settings.warehouse_path,
+        dagster_instance=dagster_instance,
     )
     keys = [(key.encode(), scopes) for key, scopes in settings.api_keys.items()]
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from event_platform.api.run_metrics import DagsterRunCollector, instance_from_env
 from event_platform.api.snapshot import SnapshotReader
 from event_platform.landing import landed_files
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +175,11 @@ class StoreCollector(Collector):
 
 
 def build_registry(
-    reader: SnapshotReader, *, landing_dir: Path | None, warehouse_path: Path | None
+    reader: SnapshotReader,
+    *,
+    landing_dir: Path | None,
+    warehouse_path: Path | None,
+    dagster_instance: Callable[[], DagsterInstance | None] | None = None,
 ) -> tuple[CollectorRegistry, Histogram]:
     """A registry per app (not the global one), so several apps in one process do not clash.
 
@@ -181,6 +190,7 @@ def build_registry(
     registry.register(
         StoreCollector(reader, landing_dir=landing_dir, warehouse_path=warehouse_path)
     )
+    registry.register(DagsterRunCollector(dagster_instance or instance_from_env()))
     shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     if shared:
         MultiProcessCollector(registry)

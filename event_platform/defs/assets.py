@@ -6,6 +6,7 @@ otherwise query for, so the UI answers the first questions and plots them over t
 """
 
 import hashlib
+import time
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -132,6 +133,7 @@ def reconciliation_report(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ):
     path = platform.landed_file(context.partition_key)
+    started = time.perf_counter()
     with warehouse(duckdb) as con:
         report = reconcile_partition(
             path,
@@ -149,6 +151,7 @@ def reconciliation_report(
         if name not in ("source_file", "checked_at", "run_id")
     }
     metadata["samples"] = dg.MetadataValue.json(report.samples)
+    metadata["seconds"] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
     metadata["dagster/table_name"] = "main.reconciliation_reports"
     return dg.MaterializeResult(metadata=metadata)
 
