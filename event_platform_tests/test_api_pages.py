@@ -100,7 +100,7 @@ def test_paging_equals_one_ordered_query(
         if len(page) <= limit:
             break
         last = page[limit - 1]
-        after = After(last[2], last[0])
+        after = After(datetime.fromisoformat(last[2]), last[0])
     assert seen == [row[0] for row in expected]
 
 
@@ -119,3 +119,26 @@ def test_window_end_past_the_last_representable_time_means_unbounded(con):
     assert fetch_page(con, extent, where=[], params=[], time_from=None, time_to=None,
                       after=late, limit=5) == []  # fmt: skip
     assert pages._window_end(datetime.max - timedelta(days=1), timedelta(days=2)) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2019, 1, 4, 5, 0, 0),
+        datetime(2019, 1, 4, 5, 0, 0, 500000),
+        datetime(2019, 1, 4, 5, 0, 0, 7),
+        datetime(1969, 12, 31, 23, 59, 59, 999999),
+        datetime(1960, 1, 1),
+    ],
+)
+def test_times_leave_sql_exactly_as_python_isoformat(con, value):
+    con.execute("DELETE FROM events")
+    con.execute(
+        "INSERT INTO events (event_hash, event_time, processing_date, ingested_at) "
+        "VALUES ('h', ?, ?, ?)",
+        [value, value.date(), value],
+    )
+    (row,) = con.execute(f"SELECT {pages.EVENT_COLUMNS} FROM events").fetchall()
+    item = dict(zip(pages.EVENT_FIELDS, row, strict=True))
+    assert item["event_time"] == item["ingested_at"] == value.isoformat()
+    assert item["processing_date"] == value.date().isoformat()

@@ -23,10 +23,36 @@ from typing import Any
 
 import duckdb
 
-EVENT_COLUMNS = (
-    "event_hash, event_type, event_time, processing_date, user_email, phone_number, "
-    "source_file, line_number, ingested_at"
+EVENT_FIELDS = (
+    "event_hash",
+    "event_type",
+    "event_time",
+    "processing_date",
+    "user_email",
+    "phone_number",
+    "source_file",
+    "line_number",
+    "ingested_at",
 )
+
+
+def _iso(column: str) -> str:
+    """SQL giving exactly Python's `isoformat()` of a TIMESTAMP column (microseconds if any)."""
+    return (
+        f"CASE WHEN epoch_us({column}) % 1000000 = 0 "
+        f"THEN strftime({column}, '%Y-%m-%dT%H:%M:%S') "
+        f"ELSE strftime({column}, '%Y-%m-%dT%H:%M:%S.%f') END"
+    )
+
+
+# Times and dates leave DuckDB as ISO strings, ready for JSON: building Python datetime objects
+# for three columns of a 101-row page cost ~0.7 ms, a fifth of a page's whole query.
+EVENT_COLUMNS = ", ".join(
+    f"{_iso(name)} AS {name}" if name in ("event_time", "ingested_at")
+    else f"CAST({name} AS VARCHAR) AS {name}" if name == "processing_date"
+    else name
+    for name in EVENT_FIELDS
+)  # fmt: skip
 PAGES_PER_FIRST_WINDOW = 32  # measured on 10M rows: 8 needs a 2nd query at 10% selectivity
 WIDENING = 8
 MIN_WINDOW = timedelta(seconds=1)
@@ -76,6 +102,8 @@ def fetch_page(
     windowed: bool = True,
 ) -> list[tuple]:
     """Up to `limit + 1` rows in (event_time, event_hash) order; the extra row means "more".
+
+    Rows are `EVENT_FIELDS` tuples with times and dates as ISO strings.
 
     `where`/`params` carry the caller's other filters (parametrised fragments only);
     `time_from` is inclusive, `time_to` exclusive, and both may be None.
