@@ -25,6 +25,15 @@ from event_platform.api.pages import TimeExtent
 class SnapshotUnavailableError(RuntimeError):
     """No snapshot has been published yet, or it cannot be opened."""
 
+    def __init__(self, message: str, target: str | None) -> None:
+        super().__init__(message)
+        self.target = target
+
+
+# A publisher may swap the link several times while a request resolves and opens it (each
+# swap prunes the snapshot before last); we follow the link as long as it keeps moving.
+MAX_FOLLOWED_SWAPS = 16
+
 
 class SnapshotReader:
     """Hands out cursors on the snapshot `link` currently points at."""
@@ -40,7 +49,7 @@ class SnapshotReader:
     def _resolve(self) -> str:
         target = os.path.realpath(self.link)
         if not os.path.isfile(target):
-            raise SnapshotUnavailableError(f"no snapshot at {self.link}")
+            raise SnapshotUnavailableError(f"no snapshot at {self.link}", target)
         return target
 
     def _connection(self) -> tuple[duckdb.DuckDBPyConnection, TimeExtent | None]:
@@ -52,7 +61,9 @@ class SnapshotReader:
                         target, read_only=True, config={"threads": str(self.threads)}
                     )
                 except duckdb.Error as exc:
-                    raise SnapshotUnavailableError(f"cannot open snapshot {target}") from exc
+                    raise SnapshotUnavailableError(
+                        f"cannot open snapshot {target}", target
+                    ) from exc
                 try:
                     extent: TimeExtent | None = TimeExtent.read(con)
                 except duckdb.Error:
@@ -63,15 +74,19 @@ class SnapshotReader:
     @contextmanager
     def session(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, TimeExtent | None]]:
         """A cursor for one request, closed afterwards, with its snapshot's time extent."""
-        attempts = 2  # the target may be pruned between resolving the link and opening it
-        while True:
+        failed: str | None = None
+        for _ in range(MAX_FOLLOWED_SWAPS):
             try:
                 cur, extent = self._connection()
                 break
-            except SnapshotUnavailableError:
-                attempts -= 1
-                if attempts == 0:
+            except SnapshotUnavailableError as error:
+                # The same file failing twice is really unusable (or there is no snapshot);
+                # a different one means the link moved on meanwhile: follow it.
+                if error.target == failed:
                     raise
+                failed = error.target
+        else:
+            raise SnapshotUnavailableError(f"{self.link} kept moving while opening it", failed)
         try:
             yield cur, extent
         finally:
