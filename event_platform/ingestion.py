@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +18,10 @@ import duckdb
 import polars as pl
 
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
-from event_platform.hashing import with_event_hash
-from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
-from event_platform.prefetch import prefetch
+from event_platform.file_validation import DEFAULT_WORKERS, validate_file
+from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
 from event_platform.store.schema import DUPLICATE_REASON
 from event_platform.store.writer import PartitionWriter
-from event_platform.validation import Validator
 
 
 @dataclass
@@ -60,41 +59,45 @@ def ingest_file(
     contract: StreamContract = EVENTS_CONTRACT,
     allowed_event_types: frozenset[int] = frozenset(range(1, 11)),
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    workers: int = DEFAULT_WORKERS,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestResult:
     """Replace the partition `source_file` (default: the file name) with this file's lines.
 
     `progress(lines_done, bytes_done)` is called after each chunk so long runs can report.
+    Chunks are validated `workers` at a time and written in file order as they come.
     """
     source_file = source_file or path.name
     started = time.perf_counter()
     stages: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     digest = FileDigest()
-    validator = Validator(contract, allowed_event_types)
-
-    def validated_chunks():
-        """Read and validate on the prefetch thread; time spent there is `validate`."""
-        for chunk in read_line_chunks(path, digest, chunk_bytes):
+    chunks = validate_file(
+        path,
+        digest,
+        contract=contract,
+        allowed_event_types=allowed_event_types,
+        chunk_bytes=chunk_bytes,
+        workers=workers,
+    )
+    lines_written = 0
+    # `closing`: a failed write stops the validating workers before the rollback returns.
+    with (
+        closing(chunks),
+        PartitionWriter(con, contract, source_file, run_id, datetime.now(UTC)) as writer,
+    ):
+        for hashed in chunks:
+            # Summed over workers: CPU-seconds of validation, which may exceed the wall time.
+            stages["validate_hash"] += hashed.seconds
+            reasons.update(_reason_counts(hashed.rejected))
             tick = time.perf_counter()
-            validated = validator.validate(chunk)
-            hashed = with_event_hash(validator.connection, validated.valid, contract)
-            reasons.update(_reason_counts(validated.rejected))
-            stages["read_validate_hash"] += time.perf_counter() - tick
-            yield hashed, validated.rejected
-
-    try:
-        with PartitionWriter(con, contract, source_file, run_id, datetime.now(UTC)) as writer:
-            for valid, rejected in prefetch(validated_chunks()):
-                tick = time.perf_counter()
-                writer.write(valid, rejected)
-                stages["write"] += time.perf_counter() - tick
-                if progress:
-                    progress(digest.lines, digest.bytes_read)
-            tick = time.perf_counter()
-        stages["commit"] += time.perf_counter() - tick
-    finally:
-        validator.close()
+            writer.write(hashed.valid, hashed.rejected)
+            stages["write"] += time.perf_counter() - tick
+            lines_written += len(hashed.chunk)
+            if progress:
+                progress(lines_written, digest.bytes_read)
+        tick = time.perf_counter()
+    stages["commit"] += time.perf_counter() - tick
     counts = writer.counts
     if counts.duplicates:
         reasons[DUPLICATE_REASON] += counts.duplicates

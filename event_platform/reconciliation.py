@@ -12,6 +12,7 @@ It works chunk by chunk, so memory stays bounded on big files.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +20,11 @@ from pathlib import Path
 import duckdb
 
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
-from event_platform.hashing import event_hash_sql, with_event_hash
-from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
-from event_platform.prefetch import prefetch
+from event_platform.file_validation import DEFAULT_WORKERS, validate_file
+from event_platform.hashing import event_hash_sql
+from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
 from event_platform.store.counts import partition_counts
 from event_platform.store.schema import DUPLICATE_REASON
-from event_platform.validation import Validator
 
 SAMPLE_SIZE = 10
 
@@ -118,26 +118,29 @@ def reconcile_partition(
     contract: StreamContract = EVENTS_CONTRACT,
     allowed_event_types: frozenset[int] = frozenset(range(1, 11)),
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    workers: int = DEFAULT_WORKERS,
 ) -> ReconciliationReport:
     """Compare the file with its stored partition; reads only, the caller records the report."""
     source_file = source_file or path.name
     found = {"missing": 0, "unexpected": 0, "mismatched": 0}
     samples: dict[str, list[int]] = {verdict: [] for verdict in found}
     digest = FileDigest()
-    validator = Validator(contract, allowed_event_types)
     classify = _CLASSIFY.format(hash=event_hash_sql(contract), sample=SAMPLE_SIZE)
-
-    def file_side():
-        """Re-derive each chunk's valid lines and hashes on the prefetch thread."""
-        for chunk in read_line_chunks(path, digest, chunk_bytes):
-            validated = validator.validate(chunk)
-            hashed = with_event_hash(validator.connection, validated.valid, contract)
-            yield chunk, hashed.select("line_number", "event_hash"), validated.rejected
-
-    try:
-        for chunk, valid, rejected in prefetch(file_side()):
-            con.register("file_valid", valid.to_arrow())
-            con.register("file_rejected", rejected.select("line_number").to_arrow())
+    # The file side is re-derived from the file itself, on the validating workers, while this
+    # thread classifies the previous chunk against the store.
+    file_side = validate_file(
+        path,
+        digest,
+        contract=contract,
+        allowed_event_types=allowed_event_types,
+        chunk_bytes=chunk_bytes,
+        workers=workers,
+    )
+    with closing(file_side):
+        for hashed in file_side:
+            chunk = hashed.chunk
+            con.register("file_valid", hashed.valid.select("line_number", "event_hash").to_arrow())
+            con.register("file_rejected", hashed.rejected.select("line_number").to_arrow())
             try:
                 rows = con.execute(
                     classify,
@@ -154,8 +157,6 @@ def reconcile_partition(
             for verdict, count, sample in rows:
                 found[verdict] += count
                 samples[verdict] = (samples[verdict] + list(sample))[:SAMPLE_SIZE]
-    finally:
-        validator.close()
     outside, outside_sample = con.execute(
         _OUT_OF_RANGE.format(sample=SAMPLE_SIZE),
         {"source_file": source_file, "lines": digest.lines},
