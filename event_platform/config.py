@@ -18,7 +18,7 @@ DEFAULT_DATA_DIR = "data"
 # DuckDB's buffer pool defaults to 80% of RAM and caches the growing warehouse; capped, it
 # spills to disk instead, which keeps an ingestion's memory flat as files and tables grow.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
-DEFAULT_CHUNK_BYTES = 24 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 
 
 class ConfigError(ValueError):

@@ -111,3 +111,71 @@ def test_event_hash_is_the_documented_sha256(tmp_path: Path, con) -> None:
     )
     expected = hashlib.sha256(canonical.encode()).hexdigest()
     assert con.execute("SELECT event_hash FROM events").fetchone() == (expected,)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_worker_count_changes_nothing_stored(tmp_path: Path, workers: int) -> None:
+    """Chunks validated in parallel are written in file order: same rows, same duplicates."""
+    lines = []
+    for index in range(400):
+        if index % 37 == 5:
+            lines.append('{"event_type": 99}')
+        else:  # every 7th line repeats one of the first 50: duplicates across chunks
+            lines.append(event_line(index % 50 if index % 7 == 0 else index))
+    path = write_lines(tmp_path / "f.jsonl", lines)
+
+    def stored(workers: int, name: str) -> tuple[list, list]:
+        with connect(tmp_path / f"{name}.duckdb") as con:
+            ingest_file(path, con, run_id="r", chunk_bytes=700, workers=workers)
+            events = con.execute(
+                "SELECT event_hash, line_number FROM events ORDER BY line_number"
+            ).fetchall()
+            rejected = con.execute(
+                "SELECT line_number, reasons FROM rejected_events ORDER BY line_number"
+            ).fetchall()
+        return events, rejected
+
+    events, rejected = stored(workers, f"w{workers}")
+    assert (events, rejected) == stored(1, f"reference{workers}")
+    assert any(reasons == ["duplicate_event"] for _, reasons in rejected)
+    assert len(events) + len(rejected) == 400
+
+
+def test_a_warehouse_from_before_the_key_index_still_catches_duplicates(tmp_path: Path) -> None:
+    """`event_hash_keys` is filled from `events` when an older warehouse is first opened."""
+    database = tmp_path / "old.duckdb"
+    first = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2)])
+    with connect(database) as con:
+        ingest_file(first, con, run_id="r1")
+        con.execute("DROP TABLE event_hash_keys")  # as written by the previous release
+    second = write_lines(tmp_path / "b.jsonl", [event_line(2), event_line(3)])
+    with connect(database) as con:
+        assert con.execute("SELECT count(*) FROM event_hash_keys").fetchone()[0] == 2
+        result = ingest_file(second, con, run_id="r2")
+    assert (result.stored, result.duplicates) == (1, 1)
+
+
+def test_a_stale_key_alone_never_makes_a_duplicate(tmp_path: Path) -> None:
+    """Keys only nominate candidates; the full hash in `events` decides."""
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="r1")
+        con.execute("DELETE FROM events")  # the key of event 1 stays behind
+        result = ingest_file(write_lines(tmp_path / "b.jsonl", [event_line(1)]), con, run_id="r2")
+    assert (result.stored, result.duplicates) == (1, 0)
+
+
+def test_keys_follow_their_partition(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(5)])
+    with connect(tmp_path / "w.duckdb") as con:
+        for run in ("r1", "r2"):  # a re-run replaces the partition's keys, it does not add
+            ingest_file(path, con, run_id=run)
+        keys = con.execute(
+            "SELECT count(*), count(DISTINCT hash_key) FROM event_hash_keys "
+            "WHERE source_file = 'a.jsonl'"
+        ).fetchone()
+        stored = con.execute(
+            "SELECT count(*) FROM events e JOIN event_hash_keys k "
+            "ON k.hash_key = ('0x' || left(e.event_hash, 16))::UBIGINT"
+        ).fetchone()[0]
+    assert keys == (5, 5)
+    assert stored == 5

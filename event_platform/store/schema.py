@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from event_platform.hashing import hash_key_sql
+
 EVENTS_COLUMNS: dict[str, str] = {
     "event_hash": "VARCHAR",
     "event_type": "INTEGER",
@@ -47,20 +49,44 @@ RECONCILIATION_COLUMNS: dict[str, str] = {
     "run_id": "VARCHAR",
 }
 
+# Internal index: each stored event's `hash_key` (first 64 bits of its hash), by file. The
+# writer's duplicate probe scans this instead of `events.event_hash` (see store/writer.py).
+EVENT_HASH_KEYS_COLUMNS: dict[str, str] = {
+    "source_file": "VARCHAR",
+    "hash_key": "UBIGINT",
+}
+
 TABLES: dict[str, dict[str, str]] = {
     "events": EVENTS_COLUMNS,
     "rejected_events": REJECTED_COLUMNS,
     "reconciliation_reports": RECONCILIATION_COLUMNS,
+    "event_hash_keys": EVENT_HASH_KEYS_COLUMNS,
 }
 
 DUPLICATE_REASON = "duplicate_event"
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table if missing, so readers never meet an absent table."""
+    """Create every table if missing, so readers never meet an absent table.
+
+    A warehouse written before `event_hash_keys` existed gets it filled from `events` once, as
+    it is created: a missing key would let the writer miss a duplicate.
+    """
+    existing = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main'"
+        ).fetchall()
+    }
     for table, columns in TABLES.items():
         body = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS main.{table} ({body})")
+    if "event_hash_keys" not in existing and "events" in existing:
+        con.execute(
+            "INSERT INTO main.event_hash_keys "
+            f"SELECT source_file, {hash_key_sql('event_hash')} FROM main.events"
+        )
 
 
 def table_schema(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
