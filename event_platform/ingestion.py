@@ -81,7 +81,8 @@ def ingest_file(
         workers=workers,
     )
     lines_written = 0
-    # `closing`: a failed write stops the validating workers before the rollback returns.
+    # `closing`: after a failed write (rolled back first), the validating workers are stopped
+    # and joined rather than left to validate the rest of the file.
     with (
         closing(chunks),
         PartitionWriter(con, contract, source_file, run_id, datetime.now(UTC)) as writer,
