@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -179,3 +180,26 @@ def test_keys_follow_their_partition(tmp_path: Path) -> None:
         ).fetchone()[0]
     assert keys == (5, 5)
     assert stored == 5
+
+
+def test_a_write_failing_mid_file_rolls_back_and_stops_the_workers(tmp_path, monkeypatch):
+    path = write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(300)])
+    real_write = PartitionWriter.write
+    calls = 0
+
+    def fail_on_third_chunk(self, valid, rejected):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError("disk full")
+        real_write(self, valid, rejected)
+
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(path, con, run_id="good")
+        monkeypatch.setattr(PartitionWriter, "write", fail_on_third_chunk)
+        with pytest.raises(OSError, match="disk full"):
+            ingest_file(path, con, run_id="bad", chunk_bytes=2000, workers=2)
+        runs = con.execute("SELECT DISTINCT run_id FROM events").fetchall()
+        assert runs == [("good",)]  # the failed run left the previous partition whole
+        assert counts(con, "a.jsonl") == (300, 0, 0)
+    assert not [t for t in threading.enumerate() if t.name.startswith("validate")]
