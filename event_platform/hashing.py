@@ -12,20 +12,12 @@ import duckdb
 import polars as pl
 
 from event_platform.contract import StreamContract
+from event_platform.store.schema import hash_key_sql
 
 
 def event_hash_sql(contract: StreamContract) -> str:
     """SQL expression for the event hash over columns named as in the contract."""
     return f"sha256({contract.canonical_sql})"
-
-
-def hash_key_sql(event_hash: str) -> str:
-    """SQL for `hash_key`: the first 64 bits of an event hash as an integer.
-
-    Only a probe key for the writer's duplicate search (8 bytes a row to scan instead of a
-    64-character string); two events are duplicates only when their full hashes are equal.
-    """
-    return f"('0x' || left({event_hash}, 16))::UBIGINT"
 
 
 def with_event_hash(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import duckdb
 
-from event_platform.hashing import hash_key_sql
-
 EVENTS_COLUMNS: dict[str, str] = {
     "event_hash": "VARCHAR",
     "event_type": "INTEGER",
@@ -64,6 +62,15 @@ TABLES: dict[str, dict[str, str]] = {
 }
 
 DUPLICATE_REASON = "duplicate_event"
+
+
+def hash_key_sql(event_hash: str) -> str:
+    """SQL for `hash_key`: the first 64 bits of an event hash as an integer.
+
+    Only a probe key for the writer's duplicate search (8 bytes a row to scan instead of a
+    64-character string); two events are duplicates only when their full hashes are equal.
+    """
+    return f"('0x' || left({event_hash}, 16))::UBIGINT"
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
