@@ -48,6 +48,9 @@ FAST_VALUES = {
 }
 
 
+PARSED_VIEW = "parsed_lines"
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -168,15 +171,30 @@ class StructuralParser:
             + f" FROM {previous} ORDER BY line_number"
         )
 
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Define the JSON path once on `con`, as a view over whatever `chunk_lines` holds.
+
+        Parsing and planning this SQL costs ~18 ms and the view keeps the parse: with one query
+        per chunk, that was 0.18 s per 1M lines, on a path that sees 2% of them.
+        """
+        con.register("chunk_lines", LineChunk(1, pa.array([], pa.large_binary())).table())
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {PARSED_VIEW} AS {self.sql}")
+        finally:
+            con.unregister("chunk_lines")
+
     def _parse_sql(self, con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pl.DataFrame:
         con.register("chunk_lines", lines)
         try:
-            return pl.from_arrow(con.sql(self.sql).to_arrow_table())
+            return pl.from_arrow(con.sql(f"SELECT * FROM {PARSED_VIEW}").to_arrow_table())
         finally:
             con.unregister("chunk_lines")
 
     def parse(self, con: duckdb.DuckDBPyConnection, chunk: LineChunk) -> pl.DataFrame:
-        """Parse a chunk: the fast path where it matches, the JSON kernel (on `con`) elsewhere."""
+        """Parse a chunk: the fast path where it matches, the JSON kernel elsewhere.
+
+        `con` must have been through `prepare`.
+        """
         try:
             text = chunk.raw.cast(pa.large_string())
         except pa.ArrowInvalid:

@@ -41,11 +41,7 @@ class Validator:
         self.paths = {f.name: f.path for f in contract.scalar_fields}
         # Holds one chunk at a time; capped like the warehouse so memory stays flat.
         self._con = duckdb.connect(":memory:", config={"memory_limit": VALIDATOR_MEMORY_LIMIT})
-
-    @property
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        """The validator's private in-memory DuckDB, for work on the same thread."""
-        return self._con
+        self.parser.prepare(self._con)
 
     def close(self) -> None:
         self._con.close()

@@ -96,7 +96,17 @@ TYPED_COLUMNS = (
 )
 
 # One event rendered canonically: fields joined by the ASCII unit separator (0x1F), which the
-# contract forbids in every field, so two different events never render alike.
+# contract forbids in every field, so two different events never render alike. Written twice, in
+# polars for the ingest path and in SQL for reading the store back; a test pins them together
+# over edge values, and reconciliation compares them on every stored row.
+CANONICAL = pl.concat_str(
+    pl.col("event_type").cast(pl.String),
+    pl.col("event_time").dt.strftime(EVENT_TIME_FORMAT),
+    pl.col("processing_date").dt.strftime(DATE_FORMAT),
+    pl.col("user_email"),
+    pl.col("phone_number"),
+    separator="\x1f",
+)
 CANONICAL_SQL = (
     "concat_ws(chr(31), CAST(event_type AS VARCHAR), "
     "strftime(event_time, '%Y-%m-%d %H:%M:%S'), strftime(processing_date, '%Y-%m-%d'), "
@@ -108,5 +118,6 @@ EVENTS_CONTRACT = StreamContract(
     fields=FIELDS,
     value_schema=value_schema,
     typed_columns=TYPED_COLUMNS,
+    canonical=CANONICAL,
     canonical_sql=CANONICAL_SQL,
 )

@@ -1,0 +1,102 @@
+"""The event hash is written twice (polars on the ingest path, SQL for rows read back): pin them.
+
+If the two renderings drifted, every stored row would fail reconciliation; these tests find it
+on edge values first, and show that reconciliation itself catches a drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from event_platform.contract import EVENTS_CONTRACT
+from event_platform.hashing import HASH_KEY, event_hash_sql, with_event_hash
+from event_platform.ingestion import ingest_file
+from event_platform.reconciliation import reconcile_partition
+from event_platform.store.connection import connect
+from event_platform.store.schema import hash_key_sql
+
+# Text as the parser extracts it, at the edges of what the contract accepts.
+EDGE_TEXT = pl.DataFrame(
+    {
+        "event_type": ["1", "10", "7", "3"],
+        "event_time": [
+            "0001-01-01 00:00:00",
+            "0999-12-31 23:59:59",
+            "9999-12-31 23:59:59",
+            "2024-02-29 12:00:00",
+        ],
+        "processing_date": ["0001-01-01", "0999-12-31", "9999-12-31", "2024-02-29"],
+        "user_email": ["a@b.cd", "x.y+z%w-1@sub-1.example.museum", "Q_q@a.b.co", "a@b.cd"],
+        "phone_number": ["123456", "123456789012345", "000000", "0603728764"],
+    }
+)
+
+
+def typed_edges() -> pl.DataFrame:
+    return EDGE_TEXT.select(EVENTS_CONTRACT.typed_columns)
+
+
+def test_polars_and_sql_render_and_hash_every_edge_value_alike() -> None:
+    typed = typed_edges()
+    hashed = with_event_hash(typed, EVENTS_CONTRACT)
+    rows = typed.to_arrow()  # noqa: F841 - read by the SQL below
+    sql = duckdb.sql(
+        f"SELECT {EVENTS_CONTRACT.canonical_sql} AS canonical, {event_hash_sql(EVENTS_CONTRACT)} "
+        "AS event_hash FROM rows"
+    ).pl()
+    assert typed.select(EVENTS_CONTRACT.canonical)["event_type"].to_list() == (
+        sql["canonical"].to_list()
+    )
+    assert hashed["event_hash"].to_list() == sql["event_hash"].to_list()
+    assert hashed["event_hash"].to_list() == [
+        hashlib.sha256(text.encode()).hexdigest() for text in sql["canonical"]
+    ]
+
+
+def test_hash_key_agrees_with_the_sql_that_backfills_older_warehouses() -> None:
+    # Top bit set and clear: a signed 64-bit parse would overflow on the first two.
+    hashes = ["f" * 64, "8000000000000000" + "0" * 48, "7" * 64, "0" * 63 + "1"]
+    ours = pl.DataFrame({"event_hash": hashes}).select(HASH_KEY)["event_hash"].to_list()
+    frame = pl.DataFrame({"event_hash": hashes}).to_arrow()  # noqa: F841 - read by the SQL below
+    theirs = [
+        key for (key,) in duckdb.sql(f"SELECT {hash_key_sql('event_hash')} FROM frame").fetchall()
+    ]
+    assert ours == theirs
+    assert ours[0] == 2**64 - 1
+
+
+def test_first_in_chunk_marks_the_earliest_line_of_each_hash() -> None:
+    typed = pl.concat([typed_edges(), typed_edges().head(2)])
+    assert with_event_hash(typed, EVENTS_CONTRACT)["first_in_chunk"].to_list() == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_reconciliation_catches_a_polars_rendering_that_drifted_from_the_sql(
+    tmp_path: Path,
+) -> None:
+    drifted = dataclasses.replace(
+        EVENTS_CONTRACT,
+        canonical=pl.concat_str(pl.col("user_email"), pl.col("phone_number"), separator="|"),
+    )
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        '{"event_type": 1, "event_time": "2019-01-04 05:07:26", "data": {"user_email": '
+        '"a@b.cd", "phone_number": "0603728764"}, "processing_date": "2019-01-04"}\n'
+    )
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        ingest_file(path, con, run_id="r", contract=drifted)
+        report = reconcile_partition(path, con, run_id="r", contract=drifted)
+        assert (report.passed, report.mismatched_rows) == (False, 1)
+        ingest_file(path, con, run_id="r")
+        assert reconcile_partition(path, con, run_id="r").passed
