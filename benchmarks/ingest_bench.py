@@ -321,7 +321,9 @@ def markdown(report: dict) -> str:
     if report.get("memory"):
         lines += ["", "| lines | event_platform s | rows/s | peak RSS MB |", "|---|---|---|---|"]
         lines += [
-            f"| {m['lines']:,} | {m['seconds']:.1f} | {m['rows_per_s']:,} "
+            f"| {m['lines']:,} | failed: {m['error']} | | |"
+            if "error" in m
+            else f"| {m['lines']:,} | {m['seconds']:.1f} | {m['rows_per_s']:,} "
             f"| {m['peak_rss_mb']:.0f} |"
             for m in report["memory"]
         ]
@@ -345,6 +347,9 @@ def main() -> int:
     parser.add_argument("--memory-sizes", default="1000000,5000000,10000000")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
+    parser.add_argument(
+        "--overhead-repeat", type=int, default=5, help="Dagster overhead runs (0 skips them)"
+    )
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -372,6 +377,9 @@ def main() -> int:
         sized, _ = generate(int(size), args.invalid_rate, args.data_dir)
         print(f"memory run {int(size):,} lines ...", file=sys.stderr, flush=True)
         run = measure("event_platform", sized)
+        if "error" in run:
+            memory.append({"lines": int(size), "error": run["error"]})
+            continue
         memory.append(
             {
                 "lines": int(size),
@@ -392,12 +400,22 @@ def main() -> int:
         "contenders": results,
         "ratio_vs_raw": ratio,
         "memory": memory,
-        "dagster_overhead": dagster_overhead(args.data_dir, 5),
+        "dagster_overhead": (
+            dagster_overhead(args.data_dir, args.overhead_repeat) if args.overhead_repeat else None
+        ),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ingest.json").write_text(json.dumps(report, indent=1, default=str))
     (args.out / "ingest.md").write_text(markdown(report))
     print(markdown(report))
+    # A fast wrong answer is not a result: fail the command when our output missed the truth.
+    ours = [by_name["event_platform"]] if "event_platform" in by_name else []
+    wrong = [run for run in [*ours, *memory] if "error" in run or not run.get("correct", False)]
+    if wrong:
+        print(
+            f"event_platform did not match the truth file in {len(wrong)} run(s)", file=sys.stderr
+        )
+        return 1
     return 0
 
 

@@ -1,0 +1,72 @@
+"""The ingestion benchmark runs end to end on a small file and checks itself against the truth.
+
+Timings are not asserted (they belong to the benchmark, not to the suite); what is asserted is
+that the command keeps working, writes its table, and refuses a result that missed the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "ingest_bench.py"
+
+
+def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--lines",
+            "3000",
+            "--repeat",
+            "1",
+            "--contenders",
+            "duckdb_read_json,event_platform,naive_row_by_row",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "out"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_small_benchmark_writes_its_table_and_matches_the_truth(tmp_path: Path) -> None:
+    completed = run_bench(tmp_path, "--memory-sizes", "2000", "--overhead-repeat", "1")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((tmp_path / "out" / "ingest.json").read_text())
+    by_name = {row["contender"]: row for row in report["contenders"]}
+    assert set(by_name) == {"duckdb_read_json", "event_platform", "naive_row_by_row"}
+    ours = by_name["event_platform"]
+    assert ours["correct"] is True
+    assert ours["detail"]["rows"] == 3000
+    truth = json.loads((tmp_path / "data" / "bench-3000.jsonl.truth.json").read_text())
+    assert ours["detail"]["stored"] == truth["valid"]
+    assert ours["detail"]["rejected"] + ours["detail"]["duplicates"] == 3000 - truth["valid"]
+    assert report["ratio_vs_raw"] > 0
+    assert [m["lines"] for m in report["memory"]] == [2000]
+    assert report["dagster_overhead"]["steps"] == 10
+    assert report["memory"][0]["correct"] is True
+    table = (tmp_path / "out" / "ingest.md").read_text()
+    assert "| event_platform | " in table and "Ratio event_platform / duckdb_read_json" in table
+
+
+def test_benchmark_fails_when_our_output_misses_the_truth(tmp_path: Path) -> None:
+    quick = ("--memory-sizes", "", "--overhead-repeat", "0")
+    assert run_bench(tmp_path, *quick).returncode == 0
+    truth_path = tmp_path / "data" / "bench-3000.jsonl.truth.json"
+    truth = json.loads(truth_path.read_text())
+    truth["valid"] += 1  # the file stays; the truth now disagrees with it
+    truth_path.write_text(json.dumps(truth))
+    completed = run_bench(tmp_path, *quick)
+    assert completed.returncode == 1
+    assert "did not match the truth file" in completed.stderr
