@@ -19,6 +19,7 @@ DEFAULT_DATA_DIR = "data"
 # spills to disk instead, which keeps an ingestion's memory flat as files and tables grow.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
+DEFAULT_SENSOR_INTERVAL_SECONDS = 2
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,13 @@ def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str]
         return parse(text)
     except ValueError as error:
         raise ConfigError(f"{name}={text!r} is not valid ({error})") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
 
 
 def _int_set(text: str) -> frozenset[int]:
@@ -62,6 +70,7 @@ class Settings:
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     freshness_hours: float = 24.0
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
 
     @property
     def landing_dir(self) -> Path:
@@ -88,5 +97,11 @@ class Settings:
             freshness_hours=_read(env, "EVENT_PLATFORM_FRESHNESS_HOURS", "24", float),
             duckdb_memory_limit=env.get(
                 "EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT
+            ),
+            sensor_interval_seconds=_read(
+                env,
+                "EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS",
+                str(DEFAULT_SENSOR_INTERVAL_SECONDS),
+                _positive_int,
             ),
         )

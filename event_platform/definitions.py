@@ -11,7 +11,7 @@ from event_platform.defs.jobs import ingest_job
 from event_platform.defs.published import published_events
 from event_platform.defs.pubsub import pubsub_defs
 from event_platform.defs.resources import build_resources
-from event_platform.defs.sensors import landing_sensor
+from event_platform.defs.sensors import build_landing_sensor
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -20,7 +20,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=[*LINEAGE, published_events],
         asset_checks=CHECKS,
         jobs=[ingest_job],
-        sensors=[landing_sensor],
+        sensors=[build_landing_sensor(settings.sensor_interval_seconds)],
         resources=build_resources(settings),
     )
     return dg.Definitions.merge(lineage, pubsub_defs())

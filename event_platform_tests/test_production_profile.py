@@ -51,6 +51,8 @@ def test_runs_and_partitions_are_stored_in_postgres(
     shutil.copy(ROOT / "deploy" / "dagster" / "production.yaml", home / "dagster.yaml")
     write_lines(settings.landing_dir / "pg.jsonl", [event_line(i) for i in range(20)])
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 8
         instance.add_dynamic_partitions(event_files.name, ["pg.jsonl"])
         result = dg.materialize(
             [*LINEAGE, *PARTITION_CHECKS],
