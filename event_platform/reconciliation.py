@@ -157,10 +157,12 @@ def reconcile_partition(
             for verdict, count, sample in rows:
                 found[verdict] += count
                 samples[verdict] = (samples[verdict] + list(sample))[:SAMPLE_SIZE]
-    outside, outside_sample = con.execute(
+    # fetchall, not fetchone: duckdb 2.0 keeps a half-read result open, and the caller's next
+    # `register` on this connection would be refused.
+    [(outside, outside_sample)] = con.execute(
         _OUT_OF_RANGE.format(sample=SAMPLE_SIZE),
         {"source_file": source_file, "lines": digest.lines},
-    ).fetchone()
+    ).fetchall()
     found["unexpected"] += outside
     samples["unexpected"] = (samples["unexpected"] + list(outside_sample or []))[:SAMPLE_SIZE]
     stored, rejected, duplicates = partition_counts(con, source_file)

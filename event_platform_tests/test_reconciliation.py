@@ -82,3 +82,11 @@ def test_a_changed_file_no_longer_reconciles(stored) -> None:
     write_lines(path, [*LINES, event_line(50)])
     report = reconcile(path, con)
     assert not report.passed and report.missing_rows == 1
+
+
+def test_reconciling_twice_on_one_connection_leaves_it_usable(stored) -> None:
+    """duckdb 2.0 keeps a half-read result open after `fetchone()`, and `register` then refuses
+    the connection: reconciliation must hand the connection back fully read."""
+    path, con = stored
+    assert reconcile(path, con).passed
+    assert reconcile(path, con).passed

@@ -8,8 +8,12 @@ from event_platform.store.schema import DUPLICATE_REASON
 
 
 def partition_counts(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[int, int, int]:
-    """(stored events, rejected lines, duplicate lines) of one source file."""
-    return con.execute(
+    """(stored events, rejected lines, duplicate lines) of one source file.
+
+    Read with fetchall: after `fetchone` duckdb 2.0 keeps the result open, and a later
+    `register` on the caller's connection is refused.
+    """
+    [counts] = con.execute(
         """
         SELECT
             (SELECT count(*) FROM main.events WHERE source_file = $source_file),
@@ -19,4 +23,5 @@ def partition_counts(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[
                FROM main.rejected_events WHERE source_file = $source_file)
         """,
         {"source_file": source_file, "duplicate": DUPLICATE_REASON},
-    ).fetchone()
+    ).fetchall()
+    return counts

@@ -72,6 +72,9 @@ class PartitionWriter:
     def write(self, valid: pl.DataFrame, rejected: pl.DataFrame) -> None:
         """Append one validated chunk.
 
+        Every result is read with fetchall: after `fetchone` duckdb 2.0 keeps the result open,
+        and a caller's `register` on this connection would be refused.
+
         `valid` carries `event_hash`, `first_in_chunk` (see `event_platform.hashing`) and its
         `line` text, which a duplicate keeps in `rejected_events`.
         """
@@ -81,12 +84,12 @@ class PartitionWriter:
         # (with its Arrow data) lives until COMMIT: memory grew ~250 MB per chunk that way.
         valid_chunk = valid.to_arrow()  # noqa: F841 - read by the SQL below
         rejected_chunk = rejected.to_arrow()  # noqa: F841 - read by the SQL below
-        (candidates,) = self.con.execute(
+        [(candidates,)] = self.con.execute(
             """
             SELECT count(*) FROM main.event_hash_keys k
             SEMI JOIN valid_chunk v ON k.hash_key = v.hash_key
             """
-        ).fetchone()
+        ).fetchall()
         if candidates:
             # Hashes of this chunk already stored (by other files, or earlier chunks of this
             # one), on the full hash: the join builds on the chunk and probes the table once.
@@ -107,7 +110,7 @@ class PartitionWriter:
             FROM valid_chunk WHERE {_STORED}
             """,
             self.params,
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         self.con.execute(
             f"""
             INSERT INTO main.event_hash_keys
@@ -123,7 +126,7 @@ class PartitionWriter:
             WHERE NOT ({_STORED})
             """,
             {**self.params, "reason": DUPLICATE_REASON},
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         rejected = self.con.execute(
             """
             INSERT INTO main.rejected_events
@@ -131,7 +134,7 @@ class PartitionWriter:
             FROM rejected_chunk
             """,
             self.params,
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         self.counts.stored += stored
         self.counts.duplicates += duplicates
         self.counts.rejected += rejected
