@@ -1,0 +1,169 @@
+"""Where the lineage's time goes: each stage alone, on one thread, in wall and CPU seconds.
+
+    .venv/bin/python benchmarks/stage_profile.py [--lines 1000000] [--repeat 3]
+
+The whole lineage is CPU-bound on two cores, so CPU seconds are the figure that matters: a stage
+that DuckDB or polars spreads over both cores can look fast by the wall clock and still cost the
+pipeline as much. Each stage runs over the whole file, chunk by chunk, as the lineage does; the
+best of `--repeat` runs is kept (noise only ever adds time). Results go to
+`bench_out/stages.json` and `.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from pandera.errors import SchemaErrors
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
+from event_platform.generator import generate_file  # noqa: E402
+from event_platform.hashing import with_event_hash  # noqa: E402
+from event_platform.ingestion import ingest_file  # noqa: E402
+from event_platform.lines import read_line_chunks  # noqa: E402
+from event_platform.parsing import StructuralParser  # noqa: E402
+from event_platform.reconciliation import reconcile_partition  # noqa: E402
+from event_platform.store.connection import connect  # noqa: E402
+from event_platform.store.writer import PartitionWriter  # noqa: E402
+from event_platform.validation import Validator  # noqa: E402
+
+ALLOWED = frozenset(range(1, 11))
+
+
+def best_of(repeat: int, work: Callable[[], object]) -> tuple[float, float]:
+    """(wall, cpu) seconds of the fastest of `repeat` runs."""
+    runs = []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return min(runs)
+
+
+def each(items: Iterable, step: Callable) -> Callable[[], None]:
+    def work() -> None:
+        for item in items:
+            step(item)
+
+    return work
+
+
+def value_checks(schema, columns: list[str]) -> Callable[[pl.DataFrame], None]:
+    def check(parsed: pl.DataFrame) -> None:
+        # The failure cases are the result; building reason lists from them is in `validate`.
+        with contextlib.suppress(SchemaErrors):
+            schema.validate(parsed.select(columns), lazy=True)
+
+    return check
+
+
+def write_all(hashed: list, rejected: list, workdir: Path) -> Callable[[], None]:
+    def work() -> None:
+        now = datetime.now(UTC)
+        with (
+            tempfile.TemporaryDirectory(dir=workdir) as scratch,
+            connect(Path(scratch) / "warehouse.duckdb") as con,
+            PartitionWriter(con, EVENTS_CONTRACT, "f.jsonl", "profile", now) as writer,
+        ):
+            for valid, bad in zip(hashed, rejected, strict=True):
+                writer.write(valid, bad)
+
+    return work
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
+    args = parser.parse_args()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    path = args.data_dir / f"bench-{args.lines}.jsonl"
+    if not path.with_name(path.name + ".truth.json").exists():
+        generate_file(path, args.lines, invalid_rate=0.02, seed=args.lines)
+
+    chunks = list(read_line_chunks(path))
+    validator = Validator(EVENTS_CONTRACT, ALLOWED)
+    structural = StructuralParser(EVENTS_CONTRACT)
+    parse_con = duckdb.connect(":memory:")
+    structural.prepare(parse_con)
+    parsed = [structural.parse(parse_con, chunk) for chunk in chunks]
+    validated = [validator.validate(chunk) for chunk in chunks]
+    hashed = [with_event_hash(v.valid, EVENTS_CONTRACT) for v in validated]
+    columns = [f.name for f in EVENTS_CONTRACT.scalar_fields]
+
+    stages: dict[str, tuple[float, float]] = {}
+
+    def measure(name: str, work: Callable[[], object]) -> None:
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        stages[name] = best_of(args.repeat, work)
+
+    measure("read and split lines (+ file sha256)", lambda: list(read_line_chunks(path)))
+    measure(
+        "parse (fast-path regex, JSON SQL for the rest)",
+        each(chunks, lambda c: structural.parse(parse_con, c)),
+    )
+    measure("value checks (pandera)", each(parsed, value_checks(validator.schema, columns)))
+    measure("validate = parse + value checks + reason lists", each(chunks, validator.validate))
+    measure(
+        "event hash (polars-hash sha256) + keys",
+        each(validated, lambda v: with_event_hash(v.valid, EVENTS_CONTRACT)),
+    )
+    measure(
+        "write one partition (INSERTs + COMMIT)",
+        write_all(hashed, [v.rejected for v in validated], args.data_dir),
+    )
+
+    with (
+        tempfile.TemporaryDirectory(dir=args.data_dir) as scratch,
+        connect(Path(scratch) / "warehouse.duckdb") as con,
+    ):
+        ingest_file(path, con, run_id="profile", workers=1)
+        measure(
+            "reconcile, one worker (re-read, re-validate, re-hash, classify)",
+            lambda: reconcile_partition(path, con, run_id="profile", workers=1),
+        )
+    validator.close()
+    parse_con.close()
+
+    scale = 1_000_000 / args.lines
+    report = {
+        "lines": args.lines,
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "per_million_lines": {
+            name: {"wall_s": round(wall * scale, 3), "cpu_s": round(cpu * scale, 3)}
+            for name, (wall, cpu) in stages.items()
+        },
+    }
+    lines = [
+        f"Stage profile, {args.lines:,} lines, best of {args.repeat}, {report['when']}",
+        "",
+        "| stage | wall s / 1M lines | CPU s / 1M lines |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} |"
+            for name, row in report["per_million_lines"].items()
+        ),
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "stages.json").write_text(json.dumps(report, indent=1))
+    (args.out / "stages.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
