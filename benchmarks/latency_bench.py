@@ -7,6 +7,7 @@ folder), drops small generated files one at a time (write, then rename into land
 back through GraphQL when `reconciliation_exact` was evaluated for each file's partition. Each
 latency is split with the run's own timestamps into: sensor pickup (landing -> run created),
 launch (created -> started: queue and process start) and execution (started -> check result).
+It also times what one sensor tick spends listing a landing folder of `--listing-files` files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from event_platform.generator import generate_file  # noqa: E402
+from event_platform.landing import landed_files  # noqa: E402
 from event_platform_tests.servers import dagster_dev, graphql, wait_until  # noqa: E402
 
 CHECK = """
@@ -44,11 +46,29 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def listing_seconds(files: int) -> float:
+    """What one sensor tick spends listing a landing folder of `files` files (best of 3)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for index in range(files):
+            (folder / f"landed-{index:07d}.jsonl").touch()
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            listed = len(landed_files(folder))
+            runs.append(time.perf_counter() - started)
+        assert listed == files
+    return min(runs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--lines", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
+    parser.add_argument(
+        "--listing-files", type=int, default=100_000, help="landing folder size for the tick cost"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "data"
@@ -95,11 +115,15 @@ def main() -> int:
         "lines_per_file": args.lines,
         "summary": summary,
         "all_passed": all(s["passed"] for s in samples),
+        "sensor_listing": {
+            "files": args.listing_files,
+            "seconds": round(listing_seconds(args.listing_files), 3),
+        },
         "samples": samples,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latency.json").write_text(json.dumps(report, indent=1))
-    print(json.dumps(summary, indent=1))
+    print(json.dumps({**summary, "sensor_listing": report["sensor_listing"]}, indent=1))
     return 0
 
 
