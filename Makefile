@@ -32,9 +32,11 @@ lint: install
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# The ingestion benchmark (5M lines, 3 runs, peers, memory at 1M/5M/10M); pass options with
+# BENCH_ARGS, e.g. `make bench BENCH_ARGS="--lines 1000000 --memory-sizes ''"`.
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
-	$(BIN)/event-platform bench
+	$(BIN)/python benchmarks/ingest_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache .ruff_cache
