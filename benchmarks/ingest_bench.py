@@ -362,10 +362,9 @@ def main() -> int:
     megabytes = path.stat().st_size / 1e6
     results = []
     for name in args.contenders.split(","):
-        repeat = 1 if name in ("dlt", "naive_row_by_row") else args.repeat
         runs = []
-        for attempt in range(repeat):
-            print(f"{name} run {attempt + 1}/{repeat} ...", file=sys.stderr, flush=True)
+        for attempt in range(args.repeat):
+            print(f"{name} run {attempt + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
             runs.append(measure(name, path))
         results.append(summarise(name, runs, megabytes))
     by_name = {r["contender"]: r for r in results}
