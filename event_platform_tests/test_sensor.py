@@ -11,7 +11,7 @@ import pytest
 
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource
-from event_platform.defs.sensors import MAX_FILES_PER_TICK, landing_sensor
+from event_platform.defs.sensors import MAX_FILES_PER_TICK, build_landing_sensor
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def tick(instance, settings, cursor=None):
         cursor=cursor,
         resources={"platform": PlatformResource.from_settings(settings)},
     )
-    result = landing_sensor(context)
+    result = build_landing_sensor()(context)
     if isinstance(result, dg.SkipReason):
         return [], cursor, result
     for request in result.dynamic_partitions_requests:

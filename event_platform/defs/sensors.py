@@ -74,6 +74,3 @@ def build_landing_sensor(
         return _landing_tick(context, platform)
 
     return landing_sensor
-
-
-landing_sensor = build_landing_sensor()
