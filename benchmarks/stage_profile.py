@@ -17,7 +17,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,13 +69,20 @@ def value_checks(schema, columns: list[str]) -> Callable[[pl.DataFrame], None]:
     return check
 
 
+def no_other_files(late: pl.Series) -> Iterator[pl.DataFrame]:
+    raise AssertionError(f"{len(late)} lines duplicate another file in an empty warehouse")
+
+
 def write_all(hashed: list, rejected: list, workdir: Path) -> Callable[[], None]:
     def work() -> None:
         now = datetime.now(UTC)
         with (
             tempfile.TemporaryDirectory(dir=workdir) as scratch,
             connect(Path(scratch) / "warehouse.duckdb") as con,
-            PartitionWriter(con, EVENTS_CONTRACT, "f.jsonl", "profile", now) as writer,
+            # One file into an empty warehouse: no line duplicates another file's.
+            PartitionWriter(
+                con, EVENTS_CONTRACT, "f.jsonl", "profile", now, reread=no_other_files
+            ) as writer,
         ):
             for valid, bad in zip(hashed, rejected, strict=True):
                 writer.write(valid, bad)

@@ -19,7 +19,7 @@ import polars as pl
 
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.file_validation import DEFAULT_WORKERS, validate_file
-from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
+from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, lines_again
 from event_platform.store.schema import DUPLICATE_REASON
 from event_platform.store.writer import PartitionWriter
 
@@ -85,7 +85,15 @@ def ingest_file(
     # and joined rather than left to validate the rest of the file.
     with (
         closing(chunks),
-        PartitionWriter(con, contract, source_file, run_id, datetime.now(UTC)) as writer,
+        PartitionWriter(
+            con,
+            contract,
+            source_file,
+            run_id,
+            datetime.now(UTC),
+            # Called after the last chunk, when `digest` holds the whole file's sha256.
+            reread=lambda late: lines_again(path, late, digest.sha256, chunk_bytes),
+        ) as writer,
     ):
         for hashed in chunks:
             # Summed over workers: CPU-seconds of validation, which may exceed the wall time.

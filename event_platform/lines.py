@@ -113,3 +113,41 @@ def read_line_chunks(
         if pending is not None:
             pending.result()
     digest.sha256 = digest._hasher.hexdigest()
+
+
+class FileChangedError(RuntimeError):
+    """The file's bytes changed while it was being ingested; the partition is left as it was."""
+
+
+def lines_again(
+    path: Path,
+    line_numbers: pl.Series,
+    expected_sha256: str,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Iterator[pl.DataFrame]:
+    """Read the file once more and yield the text of the given lines, chunk by chunk.
+
+    The writer learns that some stored lines are duplicates of other files only after the whole
+    file has gone past (see `store.writer`); their raw text, which `rejected_events` keeps, is
+    fetched here rather than held for every line meanwhile. The text is what the parser kept
+    for a valid line: UTF-8, trailing `\\r` dropped. A file whose sha256 differs from the first
+    pass raises `FileChangedError`, after the last chunk, so the caller's transaction rolls back.
+    """
+    digest = FileDigest()
+    for chunk in read_line_chunks(path, digest, chunk_bytes):
+        numbers = pl.from_arrow(chunk.line_numbers())
+        wanted = numbers.is_in(line_numbers.implode())
+        if not wanted.any():
+            continue
+        raw = chunk.raw.filter(wanted.to_arrow())
+        yield pl.DataFrame(
+            {
+                "line_number": numbers.filter(wanted),
+                "line": pl.from_arrow(raw.cast(pa.large_string())),
+            }
+        ).with_columns(pl.col("line").str.strip_suffix("\r"))
+    if digest.sha256 != expected_sha256:
+        raise FileChangedError(
+            f"{path} changed while it was being ingested (sha256 {expected_sha256[:12]}... "
+            f"then {digest.sha256[:12]}...); nothing was stored, ingest it again"
+        )

@@ -5,18 +5,25 @@ The writer opens a transaction, deletes the partition's rows from `events` and
 commits at the end: a crash or a failed run rolls back to the previous state of the partition,
 and a re-run replaces rather than doubles it.
 
-Duplicates are decided inside the same transaction: a valid row is a duplicate when an earlier
-line of the same file, or a stored row of another file, has the same `event_hash`. Since this
-partition's old rows were just deleted, re-ingesting a file is never a duplicate of itself.
+Duplicates are decided inside the same transaction, in two steps, so that the cost of the
+search does not grow with the warehouse once per chunk:
+- **Within the file**, per chunk: a line is a duplicate when an earlier line of the file has
+  its hash. Each chunk probes `file_keys`, a temporary table of this file's 64-bit keys so far,
+  so the probe costs the size of the file, not of the warehouse.
+- **Against other files**, once, when the file has gone past: one join of this file's keys
+  with `event_hash_keys` (a 64-bit integer per stored event). Lines found there are moved from
+  `events` to `rejected_events`, with their raw text read from the file again (`reread`).
+  Probing every chunk against the whole warehouse cost 19 ms per chunk at 5M stored events and
+  0.55 s at 200M, 50 times over for a 5M-line file (docs/performance.md).
 
-Each chunk probes `event_hash_keys` (a 64-bit integer per stored event) rather than the 64-byte
-strings of `events.event_hash`: on a 5M-row table that probe took 22 ms where the string probe
-took 150 ms, and it runs once per chunk over the whole table. Only when it finds candidates
-(real duplicates, or a 1-in-2^64 key collision) are they confirmed on the full hash.
+Since this partition's old rows were deleted first, re-ingesting a file is never a duplicate of
+itself. Keys only nominate candidates (a 1-in-2^64 collision is possible); the full hashes
+decide.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,10 +31,35 @@ import duckdb
 import polars as pl
 
 from event_platform.contract import StreamContract
-from event_platform.store.schema import DUPLICATE_REASON
+from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql
 
-# A valid row is stored when it is its hash's first line in the chunk and no stored row has it.
+# A valid row is stored when it is its hash's first line in the chunk and no earlier line has it.
 _STORED = "first_in_chunk AND event_hash NOT IN (SELECT event_hash FROM already_stored)"
+
+# Lines of this file whose values another file's stored event has: nominated by key, decided on
+# the full hash. `event_hash_keys` holds no key of this file yet (deleted on entry, added last).
+# The join builds on this file's keys and scans the warehouse's keys once.
+_SHARED_KEYS = """
+CREATE OR REPLACE TEMP TABLE shared_keys AS
+SELECT DISTINCT k.hash_key, k.source_file
+FROM main.event_hash_keys k SEMI JOIN file_keys f ON k.hash_key = f.hash_key
+"""
+_ACROSS_FILES = f"""
+CREATE OR REPLACE TEMP TABLE late_duplicates AS
+WITH theirs AS (
+    SELECT DISTINCT o.event_hash FROM main.events o
+    WHERE o.source_file IN (SELECT source_file FROM shared_keys)
+      AND {hash_key_sql("o.event_hash")} IN (SELECT hash_key FROM shared_keys)
+)
+SELECT f.line_number
+FROM file_keys f JOIN main.events e
+  ON e.source_file = $source_file AND e.line_number = f.line_number
+WHERE f.hash_key IN (SELECT hash_key FROM shared_keys)
+  AND e.event_hash IN (SELECT event_hash FROM theirs)
+"""
+
+# Reads the listed lines' text again: yields frames of `line_number` and `line`.
+Reread = Callable[[pl.Series], Iterator[pl.DataFrame]]
 
 
 @dataclass
@@ -38,7 +70,8 @@ class WriteCounts:
 
 
 class PartitionWriter:
-    """Use as a context manager: commit on clean exit, roll back on any exception."""
+    """Use as a context manager: settle duplicates across files and commit on clean exit, roll
+    back on any exception (including one while settling)."""
 
     def __init__(
         self,
@@ -47,11 +80,14 @@ class PartitionWriter:
         source_file: str,
         run_id: str,
         now: datetime,
+        *,
+        reread: Reread,
     ) -> None:
         self.con = con
         self.contract = contract
         self.params = {"source_file": source_file, "run_id": run_id, "now": now}
         self.counts = WriteCounts()
+        self.reread = reread
         self._stored_columns = [f.name for f in contract.scalar_fields]
 
     def __enter__(self) -> PartitionWriter:
@@ -64,10 +100,21 @@ class PartitionWriter:
         self.con.execute(
             "DELETE FROM main.event_hash_keys WHERE source_file = $source_file", source
         )
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE file_keys (hash_key UBIGINT, line_number BIGINT)"
+        )
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self._settle_across_files()
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+        else:
+            self.con.execute("ROLLBACK")
 
     def write(self, valid: pl.DataFrame, rejected: pl.DataFrame) -> None:
         """Append one validated chunk.
@@ -75,8 +122,9 @@ class PartitionWriter:
         Every result is read with fetchall: after `fetchone` duckdb 2.0 keeps the result open,
         and a caller's `register` on this connection would be refused.
 
-        `valid` carries `event_hash`, `first_in_chunk` (see `event_platform.hashing`) and its
-        `line` text, which a duplicate keeps in `rejected_events`.
+        `valid` carries `event_hash`, `hash_key`, `first_in_chunk` (see
+        `event_platform.hashing`) and its `line` text, which a duplicate keeps in
+        `rejected_events`.
         """
         columns = ", ".join(self._stored_columns)
         # The SQL reads these two locals through DuckDB's replacement scan. `con.register` would
@@ -85,20 +133,18 @@ class PartitionWriter:
         valid_chunk = valid.to_arrow()  # noqa: F841 - read by the SQL below
         rejected_chunk = rejected.to_arrow()  # noqa: F841 - read by the SQL below
         [(candidates,)] = self.con.execute(
-            """
-            SELECT count(*) FROM main.event_hash_keys k
-            SEMI JOIN valid_chunk v ON k.hash_key = v.hash_key
-            """
+            "SELECT count(*) FROM file_keys k SEMI JOIN valid_chunk v ON k.hash_key = v.hash_key"
         ).fetchall()
         if candidates:
-            # Hashes of this chunk already stored (by other files, or earlier chunks of this
-            # one), on the full hash: the join builds on the chunk and probes the table once.
+            # Hashes of this chunk that earlier lines of this file have, on the full hash.
             self.con.execute(
                 """
                 CREATE OR REPLACE TEMP TABLE already_stored AS
                 SELECT DISTINCT e.event_hash
                 FROM main.events e SEMI JOIN valid_chunk v ON e.event_hash = v.event_hash
-                """
+                WHERE e.source_file = $source_file
+                """,
+                {"source_file": self.params["source_file"]},
             )
         else:
             self.con.execute("CREATE OR REPLACE TEMP TABLE already_stored (event_hash VARCHAR)")
@@ -112,11 +158,7 @@ class PartitionWriter:
             self.params,
         ).fetchall()[0][0]
         self.con.execute(
-            f"""
-            INSERT INTO main.event_hash_keys
-            SELECT $source_file, hash_key FROM valid_chunk WHERE {_STORED}
-            """,
-            {"source_file": self.params["source_file"]},
+            f"INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk WHERE {_STORED}"
         )
         duplicates = self.con.execute(
             f"""
@@ -138,3 +180,58 @@ class PartitionWriter:
         self.counts.stored += stored
         self.counts.duplicates += duplicates
         self.counts.rejected += rejected
+
+    def _settle_across_files(self) -> None:
+        """Move lines that duplicate another file's stored events to `rejected_events`, then
+        publish this file's keys."""
+        source = {"source_file": self.params["source_file"]}
+        self.con.execute(_SHARED_KEYS)
+        [(shared,)] = self.con.execute("SELECT count(*) FROM shared_keys").fetchall()
+        if shared:
+            self.con.execute(_ACROSS_FILES, source)
+            late = (
+                self.con.sql("SELECT line_number FROM late_duplicates ORDER BY line_number")
+                .pl()
+                .to_series()
+            )
+            if len(late):
+                self._move_to_duplicates(late)
+        self.con.execute(
+            "INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM file_keys", source
+        )
+        self.con.execute("DROP TABLE IF EXISTS shared_keys")
+        self.con.execute("DROP TABLE IF EXISTS late_duplicates")
+        self.con.execute("DROP TABLE file_keys")
+
+    def _move_to_duplicates(self, late: pl.Series) -> None:
+        source = {"source_file": self.params["source_file"]}
+        kept = 0
+        for texts in self.reread(late):
+            late_lines = texts.to_arrow()  # noqa: F841 - read by the SQL below
+            kept += len(texts)
+            self.con.execute(
+                """
+                INSERT INTO main.rejected_events
+                SELECT $source_file, line_number, line, [$reason], $now, $run_id
+                FROM late_lines
+                """,
+                {**self.params, "reason": DUPLICATE_REASON},
+            )
+        [(moved,)] = self.con.execute(
+            """
+            DELETE FROM main.events WHERE source_file = $source_file
+              AND line_number IN (SELECT line_number FROM late_duplicates)
+            """,
+            source,
+        ).fetchall()
+        self.con.execute(
+            "DELETE FROM file_keys WHERE line_number IN (SELECT line_number FROM late_duplicates)"
+        )
+        if moved != len(late) or kept != len(late):
+            # Never commit a half-moved line: the transaction rolls back.
+            raise RuntimeError(
+                f"{len(late)} lines duplicate other files, but {moved} stored rows were "
+                f"removed and {kept} lines re-read"
+            )
+        self.counts.stored -= moved
+        self.counts.duplicates += moved
