@@ -108,6 +108,31 @@ def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(tmp_path: 
     assert report.passed, report
 
 
+def test_a_line_repeating_an_earlier_chunk_is_a_duplicate(tmp_path: Path, con) -> None:
+    """Decided chunk by chunk against this run's own rows, whatever the machine's time zone."""
+    lines = [event_line(0), *[event_line(i) for i in range(100, 160)], event_line(0)]
+    path = write_lines(tmp_path / "b.jsonl", lines)
+    result = ingest_file(path, con, run_id="b", chunk_bytes=1_000, workers=1)
+    assert (result.stored, result.duplicates) == (61, 1)
+    assert con.execute(
+        "SELECT line_number FROM rejected_events WHERE source_file = 'b.jsonl'"
+    ).fetchall() == [(62,)]
+
+
+def test_ingestion_times_are_utc_whatever_the_session_time_zone(tmp_path: Path, con) -> None:
+    """Metrics and checks compare them with UTC clocks."""
+    con.execute("SET TimeZone = 'America/New_York'")
+    path = write_lines(tmp_path / "a.jsonl", [event_line(1), '{"event_type": 99}'])
+    before = datetime.now(UTC).replace(tzinfo=None)
+    ingest_file(path, con, run_id="r")
+    after = datetime.now(UTC).replace(tzinfo=None)
+    [(ingested, rejected)] = con.execute(
+        "SELECT (SELECT ingested_at FROM events), (SELECT rejected_at FROM rejected_events)"
+    ).fetchall()
+    assert before <= ingested <= after
+    assert rejected == ingested
+
+
 def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, con) -> None:
     """Duplicates of other files are read again from the file; if its bytes moved meanwhile,
     the run fails with a clear error and the previous partition stays whole."""

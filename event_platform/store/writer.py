@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
@@ -85,6 +85,10 @@ class PartitionWriter:
     ) -> None:
         self.con = con
         self.contract = contract
+        # Stored as naive UTC, as every other timestamp of the warehouse. Bound tz-aware, DuckDB
+        # would convert it to the session's time zone, i.e. the machine's local time.
+        if now.tzinfo is not None:
+            now = now.astimezone(UTC).replace(tzinfo=None)
         self.params = {"source_file": source_file, "run_id": run_id, "now": now}
         self.counts = WriteCounts()
         self.reread = reread
@@ -136,15 +140,17 @@ class PartitionWriter:
             "SELECT count(*) FROM file_keys k SEMI JOIN valid_chunk v ON k.hash_key = v.hash_key"
         ).fetchall()
         if candidates:
-            # Hashes of this chunk that earlier lines of this file have, on the full hash.
+            # Hashes of this chunk that earlier lines of this file have, on the full hash. Only
+            # this run's rows carry `ingested_at = $now`: the zone maps on that timestamp skip
+            # every older row group, so this does not scan the warehouse.
             self.con.execute(
                 """
                 CREATE OR REPLACE TEMP TABLE already_stored AS
                 SELECT DISTINCT e.event_hash
                 FROM main.events e SEMI JOIN valid_chunk v ON e.event_hash = v.event_hash
-                WHERE e.source_file = $source_file
+                WHERE e.ingested_at = $now AND e.source_file = $source_file
                 """,
-                {"source_file": self.params["source_file"]},
+                {"source_file": self.params["source_file"], "now": self.params["now"]},
             )
         else:
             self.con.execute("CREATE OR REPLACE TEMP TABLE already_stored (event_hash VARCHAR)")
