@@ -53,7 +53,7 @@ WITH theirs AS (
 )
 SELECT f.line_number
 FROM file_keys f JOIN main.events e
-  ON e.source_file = $source_file AND e.line_number = f.line_number
+  ON e.ingested_at = $now AND e.source_file = $source_file AND e.line_number = f.line_number
 WHERE f.hash_key IN (SELECT hash_key FROM shared_keys)
   AND e.event_hash IN (SELECT event_hash FROM theirs)
 """
@@ -194,7 +194,7 @@ class PartitionWriter:
         self.con.execute(_SHARED_KEYS)
         [(shared,)] = self.con.execute("SELECT count(*) FROM shared_keys").fetchall()
         if shared:
-            self.con.execute(_ACROSS_FILES, source)
+            self.con.execute(_ACROSS_FILES, {**source, "now": self.params["now"]})
             late = (
                 self.con.sql("SELECT line_number FROM late_duplicates ORDER BY line_number")
                 .pl()
@@ -225,10 +225,11 @@ class PartitionWriter:
             )
         [(moved,)] = self.con.execute(
             """
-            DELETE FROM main.events WHERE source_file = $source_file
+            DELETE FROM main.events
+            WHERE ingested_at = $now AND source_file = $source_file
               AND line_number IN (SELECT line_number FROM late_duplicates)
             """,
-            source,
+            {**source, "now": self.params["now"]},
         ).fetchall()
         self.con.execute(
             "DELETE FROM file_keys WHERE line_number IN (SELECT line_number FROM late_duplicates)"
