@@ -58,6 +58,14 @@ WHERE f.hash_key IN (SELECT hash_key FROM shared_keys)
   AND e.event_hash IN (SELECT event_hash FROM theirs)
 """
 
+# A valid line that is a duplicate keeps its text in `rejected_events`; `{rows}` holds
+# `line_number` and `line`. Used per chunk, and for the lines found after the last chunk.
+_INSERT_DUPLICATES = """
+INSERT INTO main.rejected_events
+SELECT $source_file, line_number, line, [$reason], $now, $run_id
+FROM {rows}
+"""
+
 # Reads the listed lines' text again: yields frames of `line_number` and `line`.
 Reread = Callable[[pl.Series], Iterator[pl.DataFrame]]
 
@@ -167,12 +175,7 @@ class PartitionWriter:
             f"INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk WHERE {_STORED}"
         )
         duplicates = self.con.execute(
-            f"""
-            INSERT INTO main.rejected_events
-            SELECT $source_file, line_number, line, [$reason], $now, $run_id
-            FROM valid_chunk
-            WHERE NOT ({_STORED})
-            """,
+            _INSERT_DUPLICATES.format(rows=f"valid_chunk WHERE NOT ({_STORED})"),
             {**self.params, "reason": DUPLICATE_REASON},
         ).fetchall()[0][0]
         rejected = self.con.execute(
@@ -216,11 +219,7 @@ class PartitionWriter:
             late_lines = texts.to_arrow()  # noqa: F841 - read by the SQL below
             kept += len(texts)
             self.con.execute(
-                """
-                INSERT INTO main.rejected_events
-                SELECT $source_file, line_number, line, [$reason], $now, $run_id
-                FROM late_lines
-                """,
+                _INSERT_DUPLICATES.format(rows="late_lines"),
                 {**self.params, "reason": DUPLICATE_REASON},
             )
         [(moved,)] = self.con.execute(
