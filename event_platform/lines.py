@@ -139,15 +139,20 @@ def lines_again(
         wanted = numbers.is_in(line_numbers.implode())
         if not wanted.any():
             continue
-        raw = chunk.raw.filter(wanted.to_arrow())
+        try:
+            text = chunk.raw.filter(wanted.to_arrow()).cast(pa.large_string())
+        except pa.ArrowInvalid:
+            # These lines were valid UTF-8 on the first pass: the file changed under us.
+            raise _changed(path, expected_sha256, "some lines are no longer UTF-8") from None
         yield pl.DataFrame(
-            {
-                "line_number": numbers.filter(wanted),
-                "line": pl.from_arrow(raw.cast(pa.large_string())),
-            }
+            {"line_number": numbers.filter(wanted), "line": pl.from_arrow(text)}
         ).with_columns(pl.col("line").str.strip_suffix("\r"))
     if digest.sha256 != expected_sha256:
-        raise FileChangedError(
-            f"{path} changed while it was being ingested (sha256 {expected_sha256[:12]}... "
-            f"then {digest.sha256[:12]}...); nothing was stored, ingest it again"
-        )
+        raise _changed(path, expected_sha256, f"sha256 now {digest.sha256[:12]}...")
+
+
+def _changed(path: Path, expected_sha256: str, detail: str) -> FileChangedError:
+    return FileChangedError(
+        f"{path} changed while it was being ingested (sha256 was {expected_sha256[:12]}..., "
+        f"{detail}); nothing was stored, ingest it again"
+    )

@@ -158,6 +158,22 @@ def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, con) -> 
     ).fetchone() == (2,)
 
 
+def test_a_line_rewritten_to_invalid_utf8_during_ingestion_is_a_clear_error(
+    tmp_path: Path, con
+) -> None:
+    from event_platform.lines import FileChangedError
+
+    ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="a")
+    second = write_lines(tmp_path / "b.jsonl", [event_line(1), event_line(2)])
+
+    def break_the_duplicate_line(lines_done: int, bytes_done: int) -> None:
+        second.write_bytes(b"\xff" + second.read_bytes()[1:])
+
+    with pytest.raises(FileChangedError, match="no longer UTF-8"):
+        ingest_file(second, con, run_id="torn", progress=break_the_duplicate_line)
+    assert counts(con, "b.jsonl") == (0, 0, 0)
+
+
 def test_a_new_version_of_a_file_replaces_the_old_rows(tmp_path: Path, con) -> None:
     path = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2), event_line(3)])
     ingest_file(path, con, run_id="v1")
