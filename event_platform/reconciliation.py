@@ -8,6 +8,14 @@ hashes the values *as stored*. Every line must sit in exactly one place:
 - an invalid line: in `rejected_events` with contract reasons.
 Anything else is a missing, unexpected (including a second row for one line) or mismatched row.
 It works chunk by chunk, so memory stays bounded on big files.
+
+Finding a partition's rows is the part that grows with the warehouse: DuckDB's zone maps keep
+only a string's first 8 bytes, and landed files' names share longer prefixes
+(`events-2026-11-...`), so `source_file = $f` alone scans the whole table, once per chunk. The
+partition's rows were appended together, so one scan first finds their `rowid` span in each
+table, and every later query also filters on that span, which does skip row groups. All reads
+run in one transaction: one snapshot of the store, in which the span holds every row of the
+partition by construction.
 """
 
 from __future__ import annotations
@@ -23,7 +31,6 @@ from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.hashing import event_hash_sql
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
-from event_platform.store.counts import partition_counts
 from event_platform.store.schema import DUPLICATE_REASON
 
 SAMPLE_SIZE = 10
@@ -66,12 +73,14 @@ expected AS (
 places AS (
     SELECT line_number, 'event' AS place, event_hash, {hash} AS recomputed
     FROM main.events
-    WHERE source_file = $source_file AND line_number BETWEEN $low AND $high
+    WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
+      AND line_number BETWEEN $low AND $high
     UNION ALL
     SELECT line_number, CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END,
            NULL, NULL
     FROM main.rejected_events
-    WHERE source_file = $source_file AND line_number BETWEEN $low AND $high
+    WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_to
+      AND line_number BETWEEN $low AND $high
 ),
 stored AS (
     SELECT line_number, count(*) AS copies, any_value(place) AS place,
@@ -97,14 +106,28 @@ SELECT verdict, sum(rows)::BIGINT AS n, list(line_number ORDER BY line_number)[1
 FROM verdicts WHERE verdict IS NOT NULL GROUP BY verdict
 """
 
-# Rows whose line number no line of the file has.
+# Where the partition's rows sit in each table: the one full scan of each.
+_SPANS = """
+SELECT (SELECT [min(rowid), max(rowid)] FROM main.events WHERE source_file = $source_file),
+       (SELECT [min(rowid), max(rowid)] FROM main.rejected_events
+        WHERE source_file = $source_file)
+"""
+
+# Rows whose line number no line of the file has, and how many rows sit in each place.
 _OUT_OF_RANGE = """
-SELECT count(*), list(line_number ORDER BY line_number)[1:{sample}] FROM (
-    SELECT line_number FROM main.events WHERE source_file = $source_file
-        AND (line_number < 1 OR line_number > $lines)
+SELECT count(*) FILTER (WHERE line_number < 1 OR line_number > $lines),
+       list(line_number ORDER BY line_number)
+           FILTER (WHERE line_number < 1 OR line_number > $lines)[1:{sample}],
+       count(*) FILTER (WHERE place = 'event'),
+       count(*) FILTER (WHERE place = 'rejected'),
+       count(*) FILTER (WHERE place = 'duplicate')
+FROM (
+    SELECT line_number, 'event' AS place FROM main.events
+    WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
     UNION ALL
-    SELECT line_number FROM main.rejected_events WHERE source_file = $source_file
-        AND (line_number < 1 OR line_number > $lines)
+    SELECT line_number, CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END
+    FROM main.rejected_events
+    WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_to
 )
 """
 
@@ -126,46 +149,58 @@ def reconcile_partition(
     samples: dict[str, list[int]] = {verdict: [] for verdict in found}
     digest = FileDigest()
     classify = _CLASSIFY.format(hash=event_hash_sql(contract), sample=SAMPLE_SIZE)
-    # The file side is re-derived from the file itself, on the validating workers, while this
-    # thread classifies the previous chunk against the store.
-    file_side = validate_file(
-        path,
-        digest,
-        contract=contract,
-        allowed_event_types=allowed_event_types,
-        chunk_bytes=chunk_bytes,
-        workers=workers,
-    )
-    with closing(file_side):
-        for hashed in file_side:
-            chunk = hashed.chunk
-            con.register("file_valid", hashed.valid.select("line_number", "event_hash").to_arrow())
-            con.register("file_rejected", hashed.rejected.select("line_number").to_arrow())
-            try:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        [(events_span, rejected_span)] = con.execute(
+            _SPANS, {"source_file": source_file}
+        ).fetchall()
+        partition = {
+            "source_file": source_file,
+            "duplicate": DUPLICATE_REASON,
+            "events_from": events_span[0],
+            "events_to": events_span[1],
+            "rejected_from": rejected_span[0],
+            "rejected_to": rejected_span[1],
+        }
+        # The file side is re-derived from the file itself, on the validating workers, while
+        # this thread classifies the previous chunk against the store.
+        file_side = validate_file(
+            path,
+            digest,
+            contract=contract,
+            allowed_event_types=allowed_event_types,
+            chunk_bytes=chunk_bytes,
+            workers=workers,
+        )
+        with closing(file_side):
+            for hashed in file_side:
+                chunk = hashed.chunk
+                # Read by the SQL through DuckDB's replacement scan: a view made with
+                # `con.register` would keep its Arrow data alive until the transaction ends.
+                valid, rejected_lines = hashed.valid, hashed.rejected
+                file_valid = valid.select("line_number", "event_hash").to_arrow()  # noqa: F841
+                file_rejected = rejected_lines.select("line_number").to_arrow()  # noqa: F841
                 rows = con.execute(
                     classify,
                     {
-                        "source_file": source_file,
+                        **partition,
                         "low": chunk.first_line_number,
                         "high": chunk.first_line_number + len(chunk) - 1,
-                        "duplicate": DUPLICATE_REASON,
                     },
                 ).fetchall()
-            finally:
-                con.unregister("file_valid")
-                con.unregister("file_rejected")
-            for verdict, count, sample in rows:
-                found[verdict] += count
-                samples[verdict] = (samples[verdict] + list(sample))[:SAMPLE_SIZE]
-    # fetchall, not fetchone: duckdb 2.0 keeps a half-read result open, and the caller's next
-    # `register` on this connection would be refused.
-    [(outside, outside_sample)] = con.execute(
-        _OUT_OF_RANGE.format(sample=SAMPLE_SIZE),
-        {"source_file": source_file, "lines": digest.lines},
-    ).fetchall()
+                for verdict, count, sample in rows:
+                    found[verdict] += count
+                    samples[verdict] = (samples[verdict] + list(sample))[:SAMPLE_SIZE]
+        # fetchall, not fetchone: duckdb 2.0 keeps a half-read result open, and the caller's
+        # next `register` on this connection would be refused.
+        [(outside, outside_sample, stored, rejected, duplicates)] = con.execute(
+            _OUT_OF_RANGE.format(sample=SAMPLE_SIZE), {**partition, "lines": digest.lines}
+        ).fetchall()
+    finally:
+        # Nothing was written: ending the read snapshot either way is all there is to do.
+        con.execute("ROLLBACK")
     found["unexpected"] += outside
     samples["unexpected"] = (samples["unexpected"] + list(outside_sample or []))[:SAMPLE_SIZE]
-    stored, rejected, duplicates = partition_counts(con, source_file)
     balanced = digest.lines == stored + rejected + duplicates
     return ReconciliationReport(
         source_file=source_file,

@@ -90,3 +90,38 @@ def test_reconciling_twice_on_one_connection_leaves_it_usable(stored) -> None:
     path, con = stored
     assert reconcile(path, con).passed
     assert reconcile(path, con).passed
+
+
+def test_other_partitions_do_not_count_even_with_a_shared_name_prefix(tmp_path: Path) -> None:
+    """Landed files share long name prefixes (DuckDB compares only a string's first 8 bytes in
+    its zone maps) and every file starts at line 1: a neighbour's rows, altered or extra, must
+    not leak into this partition's verdict, and this partition's drift must still be found."""
+    mine = write_lines(tmp_path / "events-2026-11-24-0001.jsonl", LINES)
+    theirs = write_lines(
+        tmp_path / "events-2026-11-24-0002.jsonl", [event_line(i) for i in range(100, 120)]
+    )
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(mine, con, run_id="r", chunk_bytes=512)
+        ingest_file(theirs, con, run_id="r", chunk_bytes=512)
+        con.execute(
+            "UPDATE events SET phone_number = '0000000000' "
+            "WHERE source_file = 'events-2026-11-24-0002.jsonl' AND line_number = 2"
+        )
+        con.execute(
+            "INSERT INTO events SELECT * REPLACE (500 AS line_number) FROM events "
+            "WHERE source_file = 'events-2026-11-24-0002.jsonl' AND line_number = 3"
+        )
+        report = reconcile(mine, con)
+        assert report.passed
+        assert (report.valid, report.rejected, report.duplicates) == (8, 2, 1)
+        con.execute(
+            "DELETE FROM events "
+            "WHERE source_file = 'events-2026-11-24-0001.jsonl' AND line_number = 2"
+        )
+        drifted = reconcile(mine, con)
+        assert (drifted.missing_rows, drifted.unexpected_rows, drifted.mismatched_rows) == (1, 0, 0)
+        neighbour = reconcile(theirs, con)
+        assert (neighbour.mismatched_rows, neighbour.unexpected_rows) == (1, 1)
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [
+            (0,)
+        ]

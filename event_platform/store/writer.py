@@ -208,6 +208,7 @@ class PartitionWriter:
         self.con.execute(
             "INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM file_keys", source
         )
+        self.con.execute("DROP TABLE IF EXISTS already_stored")
         self.con.execute("DROP TABLE IF EXISTS shared_keys")
         self.con.execute("DROP TABLE IF EXISTS late_duplicates")
         self.con.execute("DROP TABLE file_keys")
