@@ -16,6 +16,7 @@ from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.landing import landed_files
 from event_platform.store.counts import partition_counts
 from event_platform.store.schema import EVENTS_COLUMNS, table_schema
+from event_platform.store.uniqueness import repeated_hashes
 
 SAMPLE = 10
 WARN = dg.AssetCheckSeverity.WARN
@@ -101,20 +102,15 @@ def unique_event_hash(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
     with warehouse(duckdb) as con:
-        duplicated, sample = con.execute(
-            """
-            WITH mine AS (SELECT event_hash FROM main.events WHERE source_file = $f),
-            repeated AS (
-                SELECT event_hash FROM main.events
-                WHERE event_hash IN (SELECT event_hash FROM mine)
-                GROUP BY event_hash HAVING count(*) > 1)
-            SELECT count(*), list(event_hash)[1:$n] FROM repeated
-            """,
-            {"f": context.partition_key, "n": SAMPLE},
-        ).fetchone()
+        found = repeated_hashes(con, context.partition_key, sample=SAMPLE)
     return dg.AssetCheckResult(
-        passed=duplicated == 0,
-        metadata={"duplicated_hashes": duplicated, "sample": dg.MetadataValue.json(sample or [])},
+        passed=found.repeated == 0 and found.index_mismatches == 0,
+        metadata={
+            "duplicated_hashes": found.repeated,
+            "sample": dg.MetadataValue.json(found.sample),
+            "index_mismatches": found.index_mismatches,
+            "other_files_searched": found.other_files,
+        },
     )
 
 
