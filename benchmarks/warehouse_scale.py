@@ -1,17 +1,23 @@
-"""Does ingesting one file slow down as the warehouse grows? One file into warehouses of N events.
+"""Does a partition's work slow down as the warehouse grows? One file into warehouses of N events.
 
     .venv/bin/python benchmarks/warehouse_scale.py [--lines 1000000] \
-        [--stored 0,20000000,100000000] [--repeat 2]
+        [--stored 0,20000000,100000000] [--repeat 2] [--file-events 100000]
 
-The duplicate search is the one part of ingestion whose cost depends on what is already stored,
-not on the file. This ingests the same generated file (2% invalid lines, and by default 1% of
-lines repeating an earlier line of the file) into copies of warehouses that already hold N
-events, and reports seconds and rows/s per N. The stored events are synthetic (made in SQL,
-each with its real sha256 `event_hash` and `event_hash_keys` entry, spread over files of 5M
-events), built once per N and cached in `bench_out/scale/`; every run works on a fresh copy.
-Each run's counts are checked against the generator's truth file: no synthetic event equals a
-generated one, so the file's own repeats are the only duplicates. Results go to
-`bench_out/warehouse_scale.json` and `.md`.
+Everything a partition does filters the warehouse by `source_file`: the writer's delete and
+duplicate search, reconciliation, the counts. This ingests the same generated file (2% invalid
+lines, and by default 1% of lines repeating an earlier line of the file) into copies of
+warehouses that already hold N events, then reconciles it, and does the same for a small file
+(`--small-lines`), so both the per-line and the per-partition costs show. It reports seconds
+per N for each.
+
+The stored events are synthetic (made in SQL, each with its real sha256 `event_hash` and
+`event_hash_keys` entry), spread over files of `--file-events` events whose names share a long
+prefix with the ingested files' (`events-2026-...`), as landed files' names do. DuckDB's zone
+maps keep only the first 8 bytes of a string, so such names cannot be skipped by name alone.
+Warehouses are built once per (N, file size) and cached in `bench_out/scale/`; every run works
+on a fresh copy. Each run's counts are checked against the generator's truth file (no synthetic
+event equals a generated one, so the file's own repeats are the only duplicates) and
+reconciliation must pass. Results go to `bench_out/warehouse_scale.json` and `.md`.
 """
 
 from __future__ import annotations
@@ -32,14 +38,16 @@ sys.path.insert(0, str(ROOT))
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
 from event_platform.generator import generate_file  # noqa: E402
 from event_platform.ingestion import ingest_file  # noqa: E402
+from event_platform.reconciliation import reconcile_partition  # noqa: E402
 from event_platform.store.connection import connect  # noqa: E402
 from event_platform.store.schema import hash_key_sql  # noqa: E402
 
-FILE_EVENTS = 5_000_000  # synthetic events per synthetic source file
+# Landed files' names share a long prefix; the ingested files get one too.
+NAME_PREFIX = "events-2026-"
 BATCH = 10_000_000  # rows per INSERT while building a warehouse
 
 
-def build_warehouse(path: Path, stored: int) -> None:
+def build_warehouse(path: Path, stored: int, file_events: int) -> None:
     """A warehouse holding `stored` synthetic events; built under a temporary name, then moved."""
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -54,7 +62,9 @@ def build_warehouse(path: Path, stored: int) -> None:
                 INSERT INTO main.events
                 SELECT sha256({EVENTS_CONTRACT.canonical_sql}), event_type, event_time,
                        processing_date, user_email, phone_number,
-                       'synthetic-' || (i // {FILE_EVENTS}) || '.jsonl', i % {FILE_EVENTS} + 1,
+                       '{NAME_PREFIX}01-01-' || lpad((i // {file_events})::VARCHAR, 6, '0')
+                           || '.jsonl',
+                       i % {file_events} + 1,
                        TIMESTAMP '2026-01-01', 'synthetic'
                 FROM (
                     SELECT i, (i % 10 + 1)::INTEGER AS event_type,
@@ -78,25 +88,65 @@ def build_warehouse(path: Path, stored: int) -> None:
     print(f"  built in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
 
-def run_once(base: Path | None, source: Path, scratch: Path) -> dict:
+def run_once(base: Path | None, files: dict[str, Path], scratch: Path) -> dict[str, dict]:
+    """Ingest then reconcile each file into one fresh copy of the warehouse; time each step."""
     database = scratch / "warehouse.duckdb"
     if base is not None:
         shutil.copyfile(base, database)
         # Flushed before the clock starts: otherwise the copy's writeback competes with the run.
         with database.open("rb+") as handle:
             os.fsync(handle.fileno())
+    timings: dict[str, dict] = {}
     with connect(database) as con:
-        started = time.perf_counter()
-        result = ingest_file(source, con, run_id="scale")
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "result": result}
+        for label, source in files.items():
+            partition = f"{NAME_PREFIX}11-24-{label}.jsonl"
+            started = time.perf_counter()
+            result = ingest_file(source, con, run_id="scale", source_file=partition)
+            ingested = time.perf_counter()
+            report = reconcile_partition(source, con, run_id="scale", source_file=partition)
+            timings[label] = {
+                "ingest_s": ingested - started,
+                "reconcile_s": time.perf_counter() - ingested,
+                "result": result,
+                "reconciled": report.passed,
+            }
+    return timings
+
+
+def _generated(data_dir: Path, lines: int, duplicate_rate: float) -> tuple[Path, dict]:
+    source = data_dir / f"scale-{lines}-dup{duplicate_rate:g}.jsonl"
+    truth_path = source.with_name(source.name + ".truth.json")
+    if not truth_path.exists():
+        generate_file(source, lines, invalid_rate=0.02, duplicate_rate=duplicate_rate, seed=lines)
+    return source, json.loads(truth_path.read_text())
+
+
+def _median_row(stored: int, label: str, truth: dict, runs: list[dict]) -> dict:
+    row: dict[str, object] = {"stored_events": stored, "file": label, "lines": truth["lines"]}
+    for step in ("ingest_s", "reconcile_s"):
+        values = [run[step] for run in runs]
+        row[step] = round(statistics.median(values), 2)
+        row[step.replace("_s", "_min_s")] = round(min(values), 2)
+        row[step.replace("_s", "_max_s")] = round(max(values), 2)
+    total = statistics.median(run["ingest_s"] + run["reconcile_s"] for run in runs)
+    row["total_s"] = round(total, 2)
+    row["rows_per_s"] = round(truth["lines"] / total)
+    row["correct"] = all(run["correct"] for run in runs)
+    return row
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--small-lines", type=int, default=1_000)
     parser.add_argument("--stored", default="0,20000000,100000000")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--file-events",
+        type=int,
+        default=100_000,
+        help="synthetic events per stored file (100M events: 1,000 files)",
+    )
     parser.add_argument(
         "--duplicate-rate",
         type=float,
@@ -109,62 +159,56 @@ def main() -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     cache = args.out / "scale"
     cache.mkdir(parents=True, exist_ok=True)
-    source = args.data_dir / f"scale-{args.lines}-dup{args.duplicate_rate:g}.jsonl"
-    truth_path = source.with_name(source.name + ".truth.json")
-    if not truth_path.exists():
-        generate_file(
-            source,
-            args.lines,
-            invalid_rate=0.02,
-            duplicate_rate=args.duplicate_rate,
-            seed=args.lines,
-        )
-    truth = json.loads(truth_path.read_text())
+    generated = {
+        "large": _generated(args.data_dir, args.lines, args.duplicate_rate),
+        "small": _generated(args.data_dir, args.small_lines, args.duplicate_rate),
+    }
+    files = {label: source for label, (source, _) in generated.items()}
 
     rows = []
     for stored in [int(n) for n in args.stored.split(",") if n.strip()]:
         base = None
         if stored:
-            base = cache / f"warehouse-{stored}.duckdb"
+            base = cache / f"warehouse-{stored}-per{args.file_events}.duckdb"
             if not base.exists():
                 print(f"building a warehouse of {stored:,} events ...", file=sys.stderr)
-                build_warehouse(base, stored)
-        runs = []
+                build_warehouse(base, stored, args.file_events)
+        runs: dict[str, list[dict]] = {label: [] for label in files}
         for attempt in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=args.out) as scratch:
-                run = run_once(base, source, Path(scratch))
-            result = run["result"]
-            correct = (result.stored, result.duplicates) == (truth["valid"], truth["duplicates"])
-            runs.append({"seconds": run["seconds"], "correct": correct})
-            print(
-                f"stored {stored:,}: run {attempt + 1} {run['seconds']:.2f} s, correct={correct}",
-                file=sys.stderr,
-                flush=True,
-            )
-        seconds = statistics.median(r["seconds"] for r in runs)
-        rows.append(
-            {
-                "stored_events": stored,
-                "lines": truth["lines"],
-                "median_s": round(seconds, 2),
-                "min_s": round(min(r["seconds"] for r in runs), 2),
-                "max_s": round(max(r["seconds"] for r in runs), 2),
-                "rows_per_s": round(truth["lines"] / seconds),
-                "correct": all(r["correct"] for r in runs),
-            }
-        )
+                timings = run_once(base, files, Path(scratch))
+            for label, timing in timings.items():
+                truth = generated[label][1]
+                result = timing["result"]
+                timing["correct"] = timing["reconciled"] and (
+                    result.stored,
+                    result.duplicates,
+                ) == (truth["valid"], truth["duplicates"])
+                runs[label].append(timing)
+                print(
+                    f"stored {stored:,}, {label} file: run {attempt + 1} ingest "
+                    f"{timing['ingest_s']:.2f} s, reconcile {timing['reconcile_s']:.2f} s, "
+                    f"correct={timing['correct']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        for label in files:
+            rows.append(_median_row(stored, label, generated[label][1], runs[label]))
 
     lines = [
-        f"Ingest {truth['lines']:,} lines ({truth['duplicates']:,} repeat an earlier line) into a "
-        f"warehouse already holding N events (median of {args.repeat})",
+        f"One file ingested, then reconciled, into a warehouse already holding N events in files "
+        f"of {args.file_events:,} (median of {args.repeat}; min-max in brackets)",
         "",
-        "| stored events N | median s | min s | max s | rows/s | counts match truth |",
-        "|---|---|---|---|---|---|",
+        "| stored events N | file | lines | ingest s | reconcile s | total s | rows/s | correct |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['stored_events']:,} | {row['median_s']:.2f} | {row['min_s']:.2f} | "
-            f"{row['max_s']:.2f} | {row['rows_per_s']:,} | {row['correct']} |"
+            f"| {row['stored_events']:,} | {row['file']} | {row['lines']:,} | "
+            f"{row['ingest_s']:.2f} ({row['ingest_min_s']:.2f}-{row['ingest_max_s']:.2f}) | "
+            f"{row['reconcile_s']:.2f} ({row['reconcile_min_s']:.2f}-"
+            f"{row['reconcile_max_s']:.2f}) | {row['total_s']:.2f} | {row['rows_per_s']:,} | "
+            f"{row['correct']} |"
         )
     markdown = "\n".join(lines) + "\n"
     (args.out / "warehouse_scale.json").write_text(json.dumps(rows, indent=2) + "\n")
