@@ -9,13 +9,10 @@ hashes the values *as stored*. Every line must sit in exactly one place:
 Anything else is a missing, unexpected (including a second row for one line) or mismatched row.
 It works chunk by chunk, so memory stays bounded on big files.
 
-Finding a partition's rows is the part that grows with the warehouse: DuckDB's zone maps keep
-only a string's first 8 bytes, and landed files' names share longer prefixes
-(`events-2026-11-...`), so `source_file = $f` alone scans the whole table, once per chunk. The
-partition's rows were appended together, so one scan first finds their `rowid` span in each
-table, and every later query also filters on that span, which does skip row groups. All reads
-run in one transaction: one snapshot of the store, in which the span holds every row of the
-partition by construction.
+Finding a partition's rows is the part that grows with the warehouse: `source_file = $f` alone
+reads the whole table, once per chunk. So one scan per table first finds the partition's
+`rowid` span (`store/spans.py`) and every chunk's query is confined to it. All reads run in one
+transaction: one snapshot of the store, in which the span holds every row of the partition.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from event_platform.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.hashing import event_hash_sql
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
 from event_platform.store.schema import DUPLICATE_REASON
+from event_platform.store.spans import rowid_span
 
 SAMPLE_SIZE = 10
 
@@ -106,13 +104,6 @@ SELECT verdict, sum(rows)::BIGINT AS n, list(line_number ORDER BY line_number)[1
 FROM verdicts WHERE verdict IS NOT NULL GROUP BY verdict
 """
 
-# Where the partition's rows sit in each table: the one full scan of each.
-_SPANS = """
-SELECT (SELECT [min(rowid), max(rowid)] FROM main.events WHERE source_file = $source_file),
-       (SELECT [min(rowid), max(rowid)] FROM main.rejected_events
-        WHERE source_file = $source_file)
-"""
-
 # Rows whose line number no line of the file has, and how many rows sit in each place.
 _OUT_OF_RANGE = """
 SELECT count(*) FILTER (WHERE line_number < 1 OR line_number > $lines),
@@ -151,9 +142,9 @@ def reconcile_partition(
     classify = _CLASSIFY.format(hash=event_hash_sql(contract), sample=SAMPLE_SIZE)
     con.execute("BEGIN TRANSACTION")
     try:
-        [(events_span, rejected_span)] = con.execute(
-            _SPANS, {"source_file": source_file}
-        ).fetchall()
+        # No rows: an empty span, BETWEEN NULL AND NULL, selects nothing, as it should.
+        events_span = rowid_span(con, "events", source_file) or (None, None)
+        rejected_span = rowid_span(con, "rejected_events", source_file) or (None, None)
         partition = {
             "source_file": source_file,
             "duplicate": DUPLICATE_REASON,

@@ -306,3 +306,29 @@ def test_a_write_failing_mid_file_rolls_back_and_stops_the_workers(tmp_path, mon
         assert runs == [("good",)]  # the failed run left the previous partition whole
         assert counts(con, "a.jsonl") == (300, 0, 0)
     assert not [t for t in threading.enumerate() if t.name.startswith("validate")]
+
+
+def test_a_rerun_removes_only_its_own_rows_wherever_they_sit(tmp_path: Path, con) -> None:
+    """Neighbours share a long name prefix, and one of the partition's rows sits after a
+    neighbour's: the re-run still replaces all of its rows, in every table, and no other."""
+    mine = write_lines(tmp_path / "events-2026-11-24-a.jsonl", [event_line(i) for i in range(6)])
+    theirs = write_lines(
+        tmp_path / "events-2026-11-24-b.jsonl", [event_line(i) for i in range(10, 14)] + ["x"]
+    )
+    ingest_file(mine, con, run_id="r1", chunk_bytes=256)
+    ingest_file(theirs, con, run_id="r1", chunk_bytes=256)
+    con.execute(
+        "INSERT INTO events SELECT * REPLACE (99 AS line_number) FROM events "
+        "WHERE source_file = 'events-2026-11-24-a.jsonl' AND line_number = 1"
+    )
+    write_lines(mine, [event_line(i) for i in range(3)] + ["", "{"])
+    ingest_file(mine, con, run_id="r2", chunk_bytes=256)
+    assert counts(con, "events-2026-11-24-a.jsonl") == (3, 2, 0)
+    assert counts(con, "events-2026-11-24-b.jsonl") == (4, 1, 0)
+    keys = con.execute(
+        "SELECT source_file, count(*) FROM event_hash_keys GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert keys == [("events-2026-11-24-a.jsonl", 3), ("events-2026-11-24-b.jsonl", 4)]
+    assert con.execute(
+        "SELECT DISTINCT run_id FROM events WHERE source_file = 'events-2026-11-24-a.jsonl'"
+    ).fetchall() == [("r2",)]
