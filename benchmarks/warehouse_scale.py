@@ -8,7 +8,9 @@ duplicate search, reconciliation, the counts. This ingests the same generated fi
 lines, and by default 1% of lines repeating an earlier line of the file) into copies of
 warehouses that already hold N events, then reconciles it, and does the same for a small file
 (`--small-lines`), so both the per-line and the per-partition costs show. It reports seconds
-per N for each.
+per N for each. Then a second small file, with events of its own, runs through Dagster's
+lineage and partition checks on that warehouse, each step on a connection of its own as in a
+user's run.
 
 The stored events are synthetic (made in SQL, each with its real sha256 `event_hash` and
 `event_hash_keys` entry), spread over files of `--file-events` events whose names share a long
@@ -95,8 +97,11 @@ def build_warehouse(path: Path, stored: int, file_events: int) -> None:
     print(f"  built in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
 
-def run_once(base: Path | None, files: dict[str, Path], scratch: Path) -> dict[str, dict]:
-    """Ingest then reconcile each file into one fresh copy of the warehouse; time each step."""
+def run_once(
+    base: Path | None, files: dict[str, Path], dagster_file: tuple[Path, dict], scratch: Path
+) -> dict[str, dict]:
+    """Ingest then reconcile each file into one fresh copy of the warehouse, then run the
+    Dagster file through the lineage there; time each step."""
     database = scratch / "warehouse.duckdb"
     if base is not None:
         shutil.copyfile(base, database)
@@ -117,11 +122,11 @@ def run_once(base: Path | None, files: dict[str, Path], scratch: Path) -> dict[s
                 "result": result,
                 "reconciled": report.passed,
             }
-    timings["dagster"] = dagster_run(database, files["small"], scratch)
+    timings["dagster"] = dagster_run(database, *dagster_file, scratch)
     return timings
 
 
-def dagster_run(database: Path, source: Path, scratch: Path) -> dict:
+def dagster_run(database: Path, source: Path, truth: dict, scratch: Path) -> dict:
     """The small file as a user's run does it: the lineage and every partition check, each
     step on its own short-lived connection, through Dagster (in-process executor)."""
     data_dir = scratch / "data"
@@ -148,15 +153,31 @@ def dagster_run(database: Path, source: Path, scratch: Path) -> dict:
     # The generator's 2% invalid lines are above the rejection-rate warning line, so that
     # check warns by design; every other check must pass.
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
-    passed = result.success and failed <= {"rejection_rate"}
+    with connect(database, read_only=True) as con:
+        stored, duplicates = con.execute(
+            """
+            SELECT (SELECT count(*) FROM main.events WHERE source_file = $f),
+                   (SELECT count(*) FROM main.rejected_events
+                    WHERE source_file = $f AND list_contains(reasons, 'duplicate_event'))
+            """,
+            {"f": partition},
+        ).fetchall()[0]
+    passed = (
+        result.success
+        and failed <= {"rejection_rate"}
+        and (stored, duplicates) == (truth["valid"], truth["duplicates"])
+    )
     return {"seconds": seconds, "steps": steps, "passed": passed}
 
 
-def _generated(data_dir: Path, lines: int, duplicate_rate: float) -> tuple[Path, dict]:
-    source = data_dir / f"scale-{lines}-dup{duplicate_rate:g}.jsonl"
+def _generated(
+    data_dir: Path, lines: int, duplicate_rate: float, seed: int | None = None
+) -> tuple[Path, dict]:
+    seed = lines if seed is None else seed
+    source = data_dir / f"scale-{lines}-dup{duplicate_rate:g}-seed{seed}.jsonl"
     truth_path = source.with_name(source.name + ".truth.json")
     if not truth_path.exists():
-        generate_file(source, lines, invalid_rate=0.02, duplicate_rate=duplicate_rate, seed=lines)
+        generate_file(source, lines, invalid_rate=0.02, duplicate_rate=duplicate_rate, seed=seed)
     return source, json.loads(truth_path.read_text())
 
 
@@ -203,6 +224,11 @@ def main() -> int:
         "small": _generated(args.data_dir, args.small_lines, args.duplicate_rate),
     }
     files = {label: source for label, (source, _) in generated.items()}
+    # The Dagster run needs events of its own: a copy of the small file would be all
+    # duplicates of the small partition and store nothing.
+    dagster_file = _generated(
+        args.data_dir, args.small_lines, args.duplicate_rate, seed=args.small_lines + 1
+    )
 
     rows = []
     dagster_rows = []
@@ -217,12 +243,12 @@ def main() -> int:
         dagster_runs: list[dict] = []
         for attempt in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=args.out) as scratch:
-                timings = run_once(base, files, Path(scratch))
+                timings = run_once(base, files, dagster_file, Path(scratch))
             dagster = timings.pop("dagster")
             dagster_runs.append(dagster)
             print(
                 f"stored {stored:,}, small file through Dagster: run {attempt + 1} "
-                f"{dagster['seconds']:.2f} s, checks passed={dagster['passed']}",
+                f"{dagster['seconds']:.2f} s, as expected={dagster['passed']}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -273,10 +299,12 @@ def main() -> int:
         )
     lines += [
         "",
-        f"The {generated['small'][1]['lines']:,}-line file through Dagster: the lineage and "
-        f"{len(PARTITION_CHECKS)} partition checks, in-process executor (median)",
+        f"Another {dagster_file[1]['lines']:,}-line file (its own events) through Dagster: the "
+        f"lineage and {len(PARTITION_CHECKS)} partition checks, in-process executor (median). "
+        "As expected: the run succeeded, every check but the rejection rate passed, and the "
+        "partition holds the truth's valid and duplicate counts.",
         "",
-        "| stored events N | seconds | slowest steps (s) | checks as expected |",
+        "| stored events N | seconds | slowest steps (s) | as expected |",
         "|---|---|---|---|",
     ]
     for row in dagster_rows:
