@@ -2,7 +2,7 @@
 
 Within the partition its events are compared with each other. Other files are searched through
 `event_hash_keys`, the writer's 64-bit key index: comparing with every stored hash reads
-64 bytes per stored event, 4.2 s per partition at 100M stored events, where the index is 8
+64 bytes per stored event, 2.2-2.6 s per partition at 100M stored events, where the index is 8
 bytes (docs/performance.md). The index is trusted only where it is checked: this partition's
 entries must equal the keys of its events. A row added to another file behind the writer's back
 has no index entry, so it is found from that file's side: by this search run for that file, and
@@ -17,21 +17,24 @@ import duckdb
 
 from event_platform.store.schema import hash_key_sql
 
-# This partition's events, with the 64-bit key the writer indexes them by.
+# This partition's events, with the 64-bit key the writer indexes them by, and its entries in
+# that index: each read once, since finding a partition's rows scans the table's names.
 _MINE = f"""
 CREATE OR REPLACE TEMP TABLE partition_hashes AS
 SELECT event_hash, {hash_key_sql("event_hash")} AS hash_key
 FROM main.events WHERE source_file = $f
 """
+_MINE_INDEXED = """
+CREATE OR REPLACE TEMP TABLE partition_keys AS
+SELECT hash_key FROM main.event_hash_keys WHERE source_file = $f
+"""
 
 # Keys of this partition's events against its entries in the writer's key index, both ways.
 _INDEX_MISMATCHES = """
 SELECT count(*) FROM (
-    (SELECT hash_key FROM partition_hashes
-     EXCEPT ALL SELECT hash_key FROM main.event_hash_keys WHERE source_file = $f)
+    (SELECT hash_key FROM partition_hashes EXCEPT ALL SELECT hash_key FROM partition_keys)
     UNION ALL
-    (SELECT hash_key FROM main.event_hash_keys WHERE source_file = $f
-     EXCEPT ALL SELECT hash_key FROM partition_hashes)
+    (SELECT hash_key FROM partition_keys EXCEPT ALL SELECT hash_key FROM partition_hashes)
 )
 """
 
@@ -71,11 +74,17 @@ class RepeatedHashes:
 def repeated_hashes(
     con: duckdb.DuckDBPyConnection, source_file: str, *, sample: int = 10
 ) -> RepeatedHashes:
-    """Search for the partition's hashes stored twice; reads only (a temp table of its own)."""
+    """Search for the partition's hashes stored twice; reads only.
+
+    All reads run in one transaction, one snapshot of the store: a writer committing meanwhile
+    cannot make the events and their index entries disagree. Its temp tables end with it.
+    """
     source = {"f": source_file}
-    con.execute(_MINE, source)
+    con.execute("BEGIN TRANSACTION")
     try:
-        [(index_mismatches,)] = con.execute(_INDEX_MISMATCHES, source).fetchall()
+        con.execute(_MINE, source)
+        con.execute(_MINE_INDEXED, source)
+        [(index_mismatches,)] = con.execute(_INDEX_MISMATCHES).fetchall()
         others = [name for (name,) in con.execute(_OTHER_FILES, source).fetchall()]
         # Without other files to search, the events table is not read again at all.
         query = _REPEATED.format(elsewhere=_ELSEWHERE if others else "")
@@ -84,5 +93,6 @@ def repeated_hashes(
             params["others"] = others
         [(repeated, examples)] = con.execute(query, params).fetchall()
     finally:
-        con.execute("DROP TABLE IF EXISTS partition_hashes")
+        # Nothing was written but the temp tables, which the rollback drops.
+        con.execute("ROLLBACK")
     return RepeatedHashes(repeated, list(examples or []), index_mismatches, len(others))
