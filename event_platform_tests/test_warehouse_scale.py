@@ -1,0 +1,76 @@
+"""The warehouse-growth benchmark runs end to end on tiny warehouses and checks itself.
+
+Timings are not asserted. What is asserted is that the command keeps working, that every file
+(the Dagster run's included) lands with the truth's counts, and that a Dagster run whose
+partition misses its truth turns the command red instead of being reported as a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "warehouse_scale.py"
+SMALL_LINES = 200
+
+
+def run_bench(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--stored",
+            "0,3000",
+            "--file-events",
+            "1000",
+            "--lines",
+            "2000",
+            "--small-lines",
+            str(SMALL_LINES),
+            "--repeat",
+            "1",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_every_file_matches_its_truth_at_every_warehouse_size(tmp_path: Path) -> None:
+    completed = run_bench(tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((tmp_path / "out" / "warehouse_scale.json").read_text())
+    assert {(row["stored_events"], row["file"]) for row in report["files"]} == {
+        (0, "large"),
+        (0, "small"),
+        (3000, "large"),
+        (3000, "small"),
+    }
+    assert all(row["correct"] for row in report["files"])
+    assert [row["stored_events"] for row in report["dagster"]] == [0, 3000]
+    assert all(row["correct"] for row in report["dagster"])
+    # The warehouse was built once and cached for later runs.
+    assert (tmp_path / "out" / "scale" / "warehouse-3000-per1000.duckdb").exists()
+
+
+def test_a_dagster_partition_that_misses_its_truth_fails_the_command(tmp_path: Path) -> None:
+    assert run_bench(tmp_path).returncode == 0
+    # The Dagster run's own file: seeded apart from the small file, so it shares no event.
+    [truth_path] = (tmp_path / "data").glob(f"scale-{SMALL_LINES}-*-seed{SMALL_LINES + 1}.*.json")
+    truth = json.loads(truth_path.read_text())
+    truth["valid"] += 1  # the file stays; its truth now disagrees with it
+    truth_path.write_text(json.dumps(truth))
+    completed = run_bench(tmp_path)
+    assert completed.returncode == 1
+    report = json.loads((tmp_path / "out" / "warehouse_scale.json").read_text())
+    assert not any(row["correct"] for row in report["dagster"])
+    assert all(row["correct"] for row in report["files"])
