@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,16 @@ def write_lines(path: Path, lines: list[str], *, newline: str = "\n", final: boo
     text = newline.join(lines) + (newline if final and lines else "")
     path.write_bytes(text.encode())
     return path
+
+
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `benchmarks/<script>` as a user does, from the project root; never raises on exit 1."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, str(root / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=600,
+        check=False,
+    )

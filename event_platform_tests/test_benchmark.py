@@ -8,35 +8,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "benchmarks" / "ingest_bench.py"
+from event_platform_tests.conftest import run_benchmark
 
 
 def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--lines",
-            "3000",
-            "--repeat",
-            "1",
-            "--contenders",
-            "duckdb_read_json,event_platform,naive_row_by_row",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--out",
-            str(tmp_path / "out"),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        check=False,
+    return run_benchmark(
+        "ingest_bench.py",
+        "--lines",
+        "3000",
+        "--repeat",
+        "1",
+        "--contenders",
+        "duckdb_read_json,event_platform,naive_row_by_row",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+        *extra,
     )
 
 

@@ -9,39 +9,30 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "benchmarks" / "warehouse_scale.py"
+from event_platform_tests.conftest import run_benchmark
+
 SMALL_LINES = 200
 
 
 def run_bench(tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--stored",
-            "0,3000",
-            "--file-events",
-            "1000",
-            "--lines",
-            "2000",
-            "--small-lines",
-            str(SMALL_LINES),
-            "--repeat",
-            "1",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        check=False,
+    return run_benchmark(
+        "warehouse_scale.py",
+        "--stored",
+        "0,3000",
+        "--file-events",
+        "1000",
+        "--lines",
+        "2000",
+        "--small-lines",
+        str(SMALL_LINES),
+        "--repeat",
+        "1",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
     )
 
 
