@@ -31,6 +31,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from arguments import counts  # benchmarks/arguments.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_SLICE = 20_000
 DLT_SLICE = 100_000
@@ -347,7 +349,7 @@ def main() -> int:
     parser.add_argument("--invalid-rate", type=float, default=0.02)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
-    parser.add_argument("--memory-sizes", default="1000000,5000000,10000000")
+    parser.add_argument("--memory-sizes", type=counts, default="1000000,5000000,10000000")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
     parser.add_argument(
@@ -375,18 +377,18 @@ def main() -> int:
     if "event_platform" in by_name and "duckdb_read_json" in by_name:
         ratio = by_name["event_platform"]["rows_per_s"] / by_name["duckdb_read_json"]["rows_per_s"]
     memory = []
-    for size in filter(None, args.memory_sizes.split(",")):
-        sized, _ = generate(int(size), args.invalid_rate, args.data_dir)
-        print(f"memory run {int(size):,} lines ...", file=sys.stderr, flush=True)
+    for size in args.memory_sizes:
+        sized, _ = generate(size, args.invalid_rate, args.data_dir)
+        print(f"memory run {size:,} lines ...", file=sys.stderr, flush=True)
         run = measure("event_platform", sized)
         if "error" in run:
-            memory.append({"lines": int(size), "error": run["error"]})
+            memory.append({"lines": size, "error": run["error"]})
             continue
         memory.append(
             {
-                "lines": int(size),
+                "lines": size,
                 "seconds": run["seconds"],
-                "rows_per_s": round(int(size) / run["seconds"]),
+                "rows_per_s": round(size / run["seconds"]),
                 "peak_rss_mb": run["peak_rss_mb"],
                 "correct": run["correct"],
             }

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
+from arguments import counts  # noqa: E402 - benchmarks/arguments.py, beside this script
 
 from event_platform.config import Settings  # noqa: E402
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
@@ -199,7 +200,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--small-lines", type=int, default=1_000)
-    parser.add_argument("--stored", default="0,20000000,100000000")
+    parser.add_argument(
+        "--stored",
+        type=counts,
+        default="0,20000000,100000000",
+        help="events already in the warehouse, one run per value",
+    )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument(
         "--file-events",
@@ -232,7 +238,7 @@ def main() -> int:
 
     rows = []
     dagster_rows = []
-    for stored in [int(n) for n in args.stored.split(",") if n.strip()]:
+    for stored in args.stored:
         base = None
         if stored:
             base = cache / f"warehouse-{stored}-per{args.file_events}.duckdb"

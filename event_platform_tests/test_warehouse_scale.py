@@ -65,3 +65,11 @@ def test_a_dagster_partition_that_misses_its_truth_fails_the_command(tmp_path: P
     report = json.loads((tmp_path / "out" / "warehouse_scale.json").read_text())
     assert not any(row["correct"] for row in report["dagster"])
     assert all(row["correct"] for row in report["files"])
+
+
+def test_a_mistyped_size_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    completed = run_benchmark("warehouse_scale.py", "--stored", "0,2e7", "--out", str(tmp_path))
+    assert completed.returncode == 2
+    assert "'0,2e7' is not a comma-separated list of whole numbers" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not list(tmp_path.iterdir())
