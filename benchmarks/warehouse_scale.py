@@ -50,6 +50,7 @@ from event_platform.generator import generate_file  # noqa: E402
 from event_platform.ingestion import ingest_file  # noqa: E402
 from event_platform.reconciliation import reconcile_partition  # noqa: E402
 from event_platform.store.connection import connect  # noqa: E402
+from event_platform.store.counts import partition_counts  # noqa: E402
 from event_platform.store.schema import hash_key_sql  # noqa: E402
 
 # Landed files' names share a long prefix; the ingested files get one too.
@@ -128,7 +129,7 @@ def run_once(
 
 
 def dagster_run(database: Path, source: Path, truth: dict, scratch: Path) -> dict:
-    """The small file as a user's run does it: the lineage and every partition check, each
+    """A file of its own as a user's run does it: the lineage and every partition check, each
     step on its own short-lived connection, through Dagster (in-process executor)."""
     data_dir = scratch / "data"
     (data_dir / "landing").mkdir(parents=True)
@@ -155,14 +156,7 @@ def dagster_run(database: Path, source: Path, truth: dict, scratch: Path) -> dic
     # check warns by design; every other check must pass.
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     with connect(database, read_only=True) as con:
-        stored, duplicates = con.execute(
-            """
-            SELECT (SELECT count(*) FROM main.events WHERE source_file = $f),
-                   (SELECT count(*) FROM main.rejected_events
-                    WHERE source_file = $f AND list_contains(reasons, 'duplicate_event'))
-            """,
-            {"f": partition},
-        ).fetchall()[0]
+        stored, _, duplicates = partition_counts(con, partition)
     passed = (
         result.success
         and failed <= {"rejection_rate"}
