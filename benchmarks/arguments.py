@@ -17,3 +17,14 @@ def counts(text: str) -> list[int]:
     if any(value < 0 for value in values):
         raise argparse.ArgumentTypeError(f"{text!r} holds a negative number")
     return values
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1: sizes and repeat counts that zero would break."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value

@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from arguments import counts  # benchmarks/arguments.py, beside this script
+from arguments import counts, positive  # benchmarks/arguments.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_SLICE = 20_000
@@ -345,9 +345,9 @@ def markdown(report: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=5_000_000)
+    parser.add_argument("--lines", type=positive, default=5_000_000)
     parser.add_argument("--invalid-rate", type=float, default=0.02)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=positive, default=3)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--memory-sizes", type=counts, default="1000000,5000000,10000000")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
-from arguments import counts  # noqa: E402 - benchmarks/arguments.py, beside this script
+from arguments import counts, positive  # noqa: E402 - benchmarks/arguments.py, beside this script
 
 from event_platform.config import Settings  # noqa: E402
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
@@ -192,18 +192,18 @@ def _median_row(stored: int, label: str, truth: dict, runs: list[dict]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--small-lines", type=int, default=1_000)
+    parser.add_argument("--lines", type=positive, default=1_000_000)
+    parser.add_argument("--small-lines", type=positive, default=1_000)
     parser.add_argument(
         "--stored",
         type=counts,
         default="0,20000000,100000000",
         help="events already in the warehouse, one run per value",
     )
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=positive, default=2)
     parser.add_argument(
         "--file-events",
-        type=int,
+        type=positive,
         default=100_000,
         help="synthetic events per stored file (100M events: 1,000 files)",
     )

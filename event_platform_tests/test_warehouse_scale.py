@@ -73,3 +73,11 @@ def test_a_mistyped_size_is_a_usage_error_before_any_work(tmp_path: Path) -> Non
     assert "'0,2e7' is not a comma-separated list of whole numbers" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_zero_repeat_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    completed = run_benchmark("warehouse_scale.py", "--repeat", "0", "--out", str(tmp_path))
+    assert completed.returncode == 2
+    assert "'0' must be at least 1" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not list(tmp_path.iterdir())
