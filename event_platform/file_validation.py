@@ -58,7 +58,7 @@ def validate_file(
         try:
             started = time.perf_counter()
             validated = validator.validate(chunk)
-            valid = with_event_hash(validated.valid, contract)
+            valid = with_event_hash(validated.valid)
             seconds = time.perf_counter() - started
         finally:
             validators.put(validator)

@@ -1,10 +1,11 @@
 """`event_hash`: the sha256 (hex) of an event's canonical rendering.
 
 The ingest path hashes in polars, with polars-hash's SHA-2 kernel over the contract's
-`canonical` expression: about half the CPU of DuckDB's `sha256` over the same text (see
-docs/performance.md), and no column crosses into DuckDB and back. Reconciliation hashes the rows
-read back from the store with `event_hash_sql` (DuckDB over `canonical_sql`), a second
-implementation of the same definition, so a drift between the two fails reconciliation loudly.
+`canonical` rendering of the checked text: about half the CPU of DuckDB's `sha256` over the same
+text (see docs/performance.md), and no column crosses into DuckDB and back. Reconciliation
+hashes the rows read back from the store with `event_hash_sql` (DuckDB over `canonical_sql`,
+which formats the typed values), a second implementation of the same definition, so a drift
+between the two fails reconciliation loudly.
 Both are stable across versions, unlike polars' own `Expr.hash`.
 """
 
@@ -15,6 +16,8 @@ import polars_hash  # noqa: F401 - registers the `chash` expression namespace
 
 from event_platform.contract import StreamContract
 
+# The column in which validation hands over each valid line's canonical rendering.
+CANONICAL_COLUMN = "canonical"
 # Must equal `store.schema.hash_key_sql`, which fills the key index of an older warehouse.
 HASH_KEY = pl.col("event_hash").str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64)
 
@@ -24,12 +27,19 @@ def event_hash_sql(contract: StreamContract) -> str:
     return f"sha256({contract.canonical_sql})"
 
 
-def with_event_hash(valid: pl.DataFrame, contract: StreamContract) -> pl.DataFrame:
-    """Add `event_hash`, its `hash_key`, and `first_in_chunk` (no earlier line has the hash).
+def with_event_hash(valid: pl.DataFrame) -> pl.DataFrame:
+    """Replace `canonical` with `event_hash`, its `hash_key`, and `first_in_chunk` (no earlier
+    line has the hash).
 
-    `valid` is in line order, so the first occurrence of a hash is its earliest line.
+    The contract's `canonical` was rendered during validation, from the checked text, into
+    `CANONICAL_COLUMN`. `valid` is in line order, so the first occurrence of a hash is its
+    earliest line.
     """
-    return valid.with_columns(contract.canonical.chash.sha2_256().alias("event_hash")).with_columns(
-        HASH_KEY.alias("hash_key"),
-        pl.col("event_hash").is_first_distinct().alias("first_in_chunk"),
+    return (
+        valid.with_columns(pl.col(CANONICAL_COLUMN).chash.sha2_256().alias("event_hash"))
+        .drop(CANONICAL_COLUMN)
+        .with_columns(
+            HASH_KEY.alias("hash_key"),
+            pl.col("event_hash").is_first_distinct().alias("first_in_chunk"),
+        )
     )

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from event_platform.contract import StreamContract
+from event_platform.hashing import CANONICAL_COLUMN
 from event_platform.lines import LineChunk
 from event_platform.parsing import StructuralParser
 
@@ -24,7 +25,11 @@ VALIDATOR_MEMORY_LIMIT = "256MB"
 
 @dataclass(frozen=True)
 class ValidatedChunk:
-    """`valid`: line_number, line and stored columns; `rejected`: line_number, raw_line, reasons."""
+    """One chunk's verdicts.
+
+    `valid`: line_number, line, the stored columns and `canonical` (hashed, then dropped, by
+    `with_event_hash`); `rejected`: line_number, raw_line, reasons.
+    """
 
     valid: pl.DataFrame
     rejected: pl.DataFrame
@@ -77,7 +82,13 @@ class Validator:
         failing = (pl.col("shape_reasons").list.len() > 0).fill_null(False) | pl.col("row").is_in(
             value_reasons["row"].implode()
         )
-        valid = parsed.filter(~failing).select("line_number", "line", *self.contract.typed_columns)
+        # One select: the typed columns and the canonical rendering both read the checked text.
+        valid = parsed.filter(~failing).select(
+            "line_number",
+            "line",
+            *self.contract.typed_columns,
+            self.contract.canonical.alias(CANONICAL_COLUMN),
+        )
         rejected = (
             parsed.filter(failing)
             .join(value_reasons, on="row", how="left")

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from event_platform.contract import EVENTS_CONTRACT
-from event_platform.hashing import HASH_KEY, event_hash_sql, with_event_hash
+from event_platform.hashing import CANONICAL_COLUMN, HASH_KEY, event_hash_sql, with_event_hash
 from event_platform.ingestion import ingest_file
+from event_platform.lines import LineChunk
 from event_platform.reconciliation import reconcile_partition
 from event_platform.store.connection import connect
 from event_platform.store.schema import hash_key_sql
+from event_platform.validation import Validator
 
 # Text as the parser extracts it, at the edges of what the contract accepts.
 EDGE_TEXT = pl.DataFrame(
@@ -37,25 +41,55 @@ EDGE_TEXT = pl.DataFrame(
 )
 
 
-def typed_edges() -> pl.DataFrame:
-    return EDGE_TEXT.select(EVENTS_CONTRACT.typed_columns)
+def edge_lines(*, contract_order: bool) -> list[bytes]:
+    """EDGE_TEXT as JSON lines. Out of contract order, no line fits the parser's fast path."""
+    lines = []
+    for row in EDGE_TEXT.iter_rows(named=True):
+        record = {
+            "event_type": int(row["event_type"]),
+            "event_time": row["event_time"],
+            "data": {"user_email": row["user_email"], "phone_number": row["phone_number"]},
+            "processing_date": row["processing_date"],
+        }
+        if not contract_order:
+            record = dict(reversed(record.items()))
+        lines.append(json.dumps(record).encode())
+    return lines
+
+
+def validated_edges(*, contract_order: bool = True) -> pl.DataFrame:
+    """The edge records as validation hands them to hashing: typed values and `canonical`."""
+    validator = Validator(EVENTS_CONTRACT, frozenset(range(1, 11)))
+    try:
+        raw = pa.array(edge_lines(contract_order=contract_order), pa.large_binary())
+        validated = validator.validate(LineChunk(1, raw))
+    finally:
+        validator.close()
+    assert validated.rejected.is_empty()
+    return validated.valid
 
 
 def test_polars_and_sql_render_and_hash_every_edge_value_alike() -> None:
-    typed = typed_edges()
-    hashed = with_event_hash(typed, EVENTS_CONTRACT)
-    rows = typed.to_arrow()  # noqa: F841 - read by the SQL below
+    # The polars rendering reads the checked text; the SQL one formats the typed, stored values.
+    valid = validated_edges()
+    hashed = with_event_hash(valid)
+    rows = valid.to_arrow()  # noqa: F841 - read by the SQL below
     sql = duckdb.sql(
         f"SELECT {EVENTS_CONTRACT.canonical_sql} AS canonical, {event_hash_sql(EVENTS_CONTRACT)} "
         "AS event_hash FROM rows"
     ).pl()
-    assert typed.select(EVENTS_CONTRACT.canonical)["event_type"].to_list() == (
-        sql["canonical"].to_list()
-    )
+    assert valid[CANONICAL_COLUMN].to_list() == sql["canonical"].to_list()
     assert hashed["event_hash"].to_list() == sql["event_hash"].to_list()
     assert hashed["event_hash"].to_list() == [
         hashlib.sha256(text.encode()).hexdigest() for text in sql["canonical"]
     ]
+    assert CANONICAL_COLUMN not in hashed.columns
+
+
+def test_both_parser_paths_render_the_same_canonical_text() -> None:
+    fast = validated_edges(contract_order=True)
+    json_path = validated_edges(contract_order=False)
+    assert json_path[CANONICAL_COLUMN].to_list() == fast[CANONICAL_COLUMN].to_list()
 
 
 def test_hash_key_agrees_with_the_sql_that_backfills_older_warehouses() -> None:
@@ -71,8 +105,8 @@ def test_hash_key_agrees_with_the_sql_that_backfills_older_warehouses() -> None:
 
 
 def test_first_in_chunk_marks_the_earliest_line_of_each_hash() -> None:
-    typed = pl.concat([typed_edges(), typed_edges().head(2)])
-    assert with_event_hash(typed, EVENTS_CONTRACT)["first_in_chunk"].to_list() == [
+    valid = pl.concat([validated_edges(), validated_edges().head(2)])
+    assert with_event_hash(valid)["first_in_chunk"].to_list() == [
         True,
         True,
         True,
