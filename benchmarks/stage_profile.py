@@ -124,7 +124,10 @@ def main() -> int:
         each(chunks, lambda c: structural.parse(parse_con, c)),
     )
     measure("value checks (pandera)", each(parsed, value_checks(validator.schema, columns)))
-    measure("validate = parse + value checks + reason lists", each(chunks, validator.validate))
+    measure(
+        "validate = parse + value checks + canonical text + reason lists",
+        each(chunks, validator.validate),
+    )
     measure(
         "event hash (polars-hash sha256) + keys",
         each(validated, lambda v: with_event_hash(v.valid)),
