@@ -19,6 +19,7 @@ from event_platform.contract import EVENTS_CONTRACT
 from event_platform.hashing import CANONICAL_COLUMN, HASH_KEY, event_hash_sql, with_event_hash
 from event_platform.ingestion import ingest_file
 from event_platform.lines import LineChunk
+from event_platform.parsing import StructuralParser
 from event_platform.reconciliation import reconcile_partition
 from event_platform.store.connection import connect
 from event_platform.store.schema import hash_key_sql
@@ -87,6 +88,14 @@ def test_polars_and_sql_render_and_hash_every_edge_value_alike() -> None:
 
 
 def test_both_parser_paths_render_the_same_canonical_text() -> None:
+    parser = StructuralParser(EVENTS_CONTRACT)
+    with duckdb.connect() as con:
+        parser.prepare(con)
+        for contract_order, took_json_path in ((True, False), (False, True)):
+            raw = pa.array(edge_lines(contract_order=contract_order), pa.large_binary())
+            parsed = parser.parse(con, LineChunk(1, raw))
+            # The fast path leaves shape_reasons NULL; the JSON path gives each line a list.
+            assert parsed["shape_reasons"].is_not_null().all() is took_json_path
     fast = validated_edges(contract_order=True)
     json_path = validated_edges(contract_order=False)
     assert json_path[CANONICAL_COLUMN].to_list() == fast[CANONICAL_COLUMN].to_list()
