@@ -203,9 +203,12 @@ class StructuralParser:
         numbers = pl.int_range(
             chunk.first_line_number, chunk.first_line_number + len(chunk), eager=True
         )
-        frame = pl.DataFrame({"line_number": numbers, "line": pl.from_arrow(text)}).with_columns(
-            pl.col("line").str.strip_suffix("\r")
-        )
+        line = pl.from_arrow(text)
+        # Stripping copies every line (0.11 CPU-s per 1M lines), so only CRLF files pay for it.
+        # The fast pattern itself allows the `\r` as trailing JSON white space.
+        if line.str.ends_with("\r").any():
+            line = line.str.strip_suffix("\r")
+        frame = pl.DataFrame({"line_number": numbers, "line": line})
         captured = frame.with_columns(
             pl.col("line").str.extract_groups(self.fast_pattern).alias("fast")
         ).unnest("fast")

@@ -218,6 +218,23 @@ def test_file_level_line_rules(tmp_path: Path) -> None:
     assert valid[0]["user_email"] == "user1@example.com"
 
 
+@pytest.mark.parametrize("other_newline", [b"\n", b"\r\n"], ids=["mixed", "crlf"])
+def test_kept_text_loses_the_carriage_return(tmp_path: Path, other_newline: bytes) -> None:
+    """The text kept for a line (a rejection's raw_line, a duplicate's) never ends in `\\r`,
+    on either parser path, whether one line or every line ends in CRLF."""
+    out_of_range = event_line(event_type=11)  # the fast path's shape, rejected by value
+    reordered = json.dumps(dict(reversed(list(json.loads(event_line(1)).items()))))  # JSON path
+    lines = [event_line(1), out_of_range, reordered, "not json"]
+    raw = b"".join(
+        line.encode() + (b"\r\n" if number == 2 else other_newline)
+        for number, line in enumerate(lines, start=1)
+    )
+    valid, rejected = validate_lines(tmp_path, raw)
+    kept = {row["line_number"]: row["line"] for row in valid}
+    kept |= {row["line_number"]: row["raw_line"] for row in rejected}
+    assert kept == dict(enumerate(lines, start=1))
+
+
 def test_empty_file_has_no_lines(tmp_path: Path) -> None:
     assert validate_lines(tmp_path, b"") == ([], [])
 
