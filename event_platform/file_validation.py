@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +45,13 @@ def validate_file(
     allowed_event_types: frozenset[int],
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     workers: int = DEFAULT_WORKERS,
+    valid_columns: Sequence[str] | None = None,
 ) -> Iterator[HashedChunk]:
-    """Yield every chunk of `path`, validated and hashed, in file order; `digest` fills in."""
+    """Yield every chunk of `path`, validated and hashed, in file order; `digest` fills in.
+
+    `valid_columns` names the valid rows' columns the consumer reads (default: all of them);
+    the workers compute only those.
+    """
     validators: queue.SimpleQueue[Validator] = queue.SimpleQueue()
     created = [Validator(contract, allowed_event_types) for _ in range(workers)]
     for validator in created:
@@ -57,12 +62,15 @@ def validate_file(
         validator = validators.get()
         try:
             started = time.perf_counter()
-            validated = validator.validate(chunk)
-            valid = with_event_hash(validated.valid)
+            planned, rejected = validator.validate_lazy(chunk)
+            planned = with_event_hash(planned)
+            if valid_columns is not None:
+                planned = planned.select(valid_columns)
+            valid = planned.collect()
             seconds = time.perf_counter() - started
         finally:
             validators.put(validator)
-        return HashedChunk(chunk, valid, validated.rejected, seconds)
+        return HashedChunk(chunk, valid, rejected, seconds)
 
     try:
         yield from ordered_map(

@@ -11,10 +11,14 @@ Both are stable across versions, unlike polars' own `Expr.hash`.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
 import polars_hash  # noqa: F401 - registers the `chash` expression namespace
 
 from event_platform.contract import StreamContract
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 # The column in which validation hands over each valid line's canonical rendering.
 CANONICAL_COLUMN = "canonical"
@@ -27,7 +31,7 @@ def event_hash_sql(contract: StreamContract) -> str:
     return f"sha256({contract.canonical_sql})"
 
 
-def with_event_hash(valid: pl.DataFrame) -> pl.DataFrame:
+def with_event_hash(valid: Frame) -> Frame:
     """Replace `canonical` with `event_hash`, its `hash_key`, and `first_in_chunk` (no earlier
     line has the hash).
 

@@ -162,6 +162,7 @@ def reconcile_partition(
             allowed_event_types=allowed_event_types,
             chunk_bytes=chunk_bytes,
             workers=workers,
+            valid_columns=("line_number", "event_hash"),
         )
         with closing(file_side):
             for hashed in file_side:
@@ -169,7 +170,7 @@ def reconcile_partition(
                 # Read by the SQL through DuckDB's replacement scan: a view made with
                 # `con.register` would keep its Arrow data alive until the transaction ends.
                 valid, rejected_lines = hashed.valid, hashed.rejected
-                file_valid = valid.select("line_number", "event_hash").to_arrow()  # noqa: F841
+                file_valid = valid.to_arrow()  # noqa: F841
                 file_rejected = rejected_lines.select("line_number").to_arrow()  # noqa: F841
                 rows = con.execute(
                     classify,

@@ -76,6 +76,15 @@ class Validator:
         return pl.DataFrame(schema={"row": pl.UInt32, "value_reasons": REASONS})
 
     def validate(self, chunk: LineChunk) -> ValidatedChunk:
+        valid, rejected = self.validate_lazy(chunk)
+        return ValidatedChunk(valid=valid.collect(), rejected=rejected)
+
+    def validate_lazy(self, chunk: LineChunk) -> tuple[pl.LazyFrame, pl.DataFrame]:
+        """Parse and check now; leave the valid rows' columns as a plan.
+
+        A caller that reads only some of them (reconciliation needs `line_number` and the
+        canonical text) selects those before collecting, and polars skips the typed columns.
+        """
         parsed = self.parser.parse(self._con, chunk).with_row_index("row")
         value_reasons = self._value_reasons(parsed)
         # Reason lists are built for failing lines only; most lines of a feed are valid.
@@ -83,11 +92,15 @@ class Validator:
             value_reasons["row"].implode()
         )
         # One select: the typed columns and the canonical rendering both read the checked text.
-        valid = parsed.filter(~failing).select(
-            "line_number",
-            "line",
-            *self.contract.typed_columns,
-            self.contract.canonical.alias(CANONICAL_COLUMN),
+        valid = (
+            parsed.lazy()
+            .filter(~failing)
+            .select(
+                "line_number",
+                "line",
+                *self.contract.typed_columns,
+                self.contract.canonical.alias(CANONICAL_COLUMN),
+            )
         )
         rejected = (
             parsed.filter(failing)
@@ -102,7 +115,7 @@ class Validator:
                 ).alias("reasons"),
             )
         )
-        return ValidatedChunk(valid=valid, rejected=_with_replaced_text(rejected, chunk))
+        return valid, _with_replaced_text(rejected, chunk)
 
 
 def _with_replaced_text(rejected: pl.DataFrame, chunk: LineChunk) -> pl.DataFrame:
