@@ -1,0 +1,243 @@
+"""Before/after: the working tree's lineage against a git commit's, runs interleaved.
+
+    .venv/bin/python benchmarks/ab_bench.py --baseline HEAD~1        # 1M lines, 5 pairs
+    .venv/bin/python benchmarks/ab_bench.py --baseline b91fbaa --lines 200000 --pairs 3
+
+This machine's speed drifts by 10-20% over an hour, more than most single changes are worth, so
+two benchmark runs taken one after the other compare the drift as much as the code. Here every
+pair runs both sides back to back, in alternating order, each in a fresh process (ingest, then
+reconcile, on one connection, as `ingest_bench.py` does), and the report gives each side's
+medians and the median of the paired differences, which is the figure to quote.
+
+The baseline's `event_platform` package is exported with `git archive` into a temporary folder
+and put first on `PYTHONPATH`; every run reports which package it imported, and the command
+refuses a run that imported the wrong one. Both sides use this environment's dependencies and
+the same file (the project's generator, 2% invalid, as in `ingest_bench.py`). Every run's counts
+must match the truth file and reconciliation must pass, or the command exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from arguments import positive  # benchmarks/arguments.py, beside this script
+from ingest_bench import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "event_platform"
+# Per run: the two phases in wall and CPU seconds, and the whole in wall seconds.
+FIGURES = ("ingest_wall", "ingest_cpu", "reconcile_wall", "reconcile_cpu", "total_wall")
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (an unknown commit): one line, exit 2."""
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_one(path: Path) -> None:
+    """One side, one run, in this (fresh) process; prints a JSON object."""
+    import event_platform
+    from event_platform.ingestion import ingest_file
+    from event_platform.reconciliation import reconcile_partition
+    from event_platform.store.connection import connect
+
+    truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
+    with (
+        tempfile.TemporaryDirectory(dir=path.parent) as workdir,
+        connect(Path(workdir) / "warehouse.duckdb") as con,
+    ):
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        result = ingest_file(path, con, run_id="ab")
+        ingest_wall, ingest_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        report = reconcile_partition(path, con, run_id="ab")
+        reconcile_wall, reconcile_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    correct = (
+        result.reason_counts == truth["reason_counts"]
+        and result.stored == truth["valid"]
+        and result.duplicates == truth["duplicates"]
+        and report.passed
+    )
+    print(
+        json.dumps(
+            {
+                "package": str(Path(event_platform.__file__).resolve().parent),
+                "ingest_wall": ingest_wall,
+                "ingest_cpu": ingest_cpu,
+                "reconcile_wall": reconcile_wall,
+                "reconcile_cpu": reconcile_cpu,
+                "total_wall": ingest_wall + reconcile_wall,
+                "correct": correct,
+            }
+        )
+    )
+
+
+def export_package(ref: str, folder: Path) -> str:
+    """Write `ref`'s package under `folder`; returns the commit's short hash."""
+    resolved = subprocess.run(
+        ["git", "rev-parse", "--verify", "--short", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if resolved.returncode != 0:
+        raise UsageError(f"--baseline {ref!r} is not a commit of this repository")
+    commit = resolved.stdout.strip()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, PACKAGE],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(folder, filter="data")
+    return commit
+
+
+def measure(path: Path, code: Path) -> dict:
+    """One run of the code whose package sits in `code`, in a fresh process."""
+    # An empty PYTHONPATH entry would mean the current folder: leave none.
+    inherited = [part for part in os.environ.get("PYTHONPATH", "").split(os.pathsep) if part]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *inherited])}
+    completed = subprocess.run(
+        [sys.executable, __file__, "--run-one", "--file", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1:]}
+    run = json.loads(completed.stdout.strip().splitlines()[-1])
+    if Path(run["package"]) != (code / PACKAGE).resolve():
+        return {"error": [f"imported {run['package']}, not the package in {code}"]}
+    return run
+
+
+def summarise(runs: list[dict]) -> dict:
+    return {
+        figure: {
+            "median": statistics.median(run[figure] for run in runs),
+            "min": min(run[figure] for run in runs),
+            "max": max(run[figure] for run in runs),
+        }
+        for figure in FIGURES
+    }
+
+
+def markdown(report: dict) -> str:
+    base, cand = report["baseline"], report["candidate"]
+    lines = [
+        f"Interleaved A/B, {report['lines']:,} lines, {report['pairs']} pairs, "
+        f"{report['machine']}, {report['when']}",
+        "",
+        f"| figure (s) | baseline {base['label']} median (min-max) | "
+        f"candidate {cand['label']} median (min-max) | paired change, median |",
+        "|---|---|---|---|",
+    ]
+    for figure in FIGURES:
+        b, c = base["summary"][figure], cand["summary"][figure]
+        change = report["paired_change"][figure]
+        lines.append(
+            f"| {figure.replace('_', ' ')} | {b['median']:.2f} ({b['min']:.2f}-{b['max']:.2f}) | "
+            f"{c['median']:.2f} ({c['min']:.2f}-{c['max']:.2f}) | "
+            f"{change['seconds']:+.2f} s ({change['percent']:+.1f}%) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", help="a commit, branch or tag (e.g. HEAD~1)")
+    parser.add_argument("--lines", type=positive, default=1_000_000)
+    parser.add_argument("--pairs", type=positive, default=5)
+    parser.add_argument("--invalid-rate", type=float, default=0.02)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
+    parser.add_argument("--run-one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_one:
+        run_one(args.file)
+        return 0
+    if not args.baseline:
+        parser.error("--baseline is required: the commit to compare the working tree with")
+
+    runs: dict[str, list[dict]] = {"baseline": [], "candidate": []}
+    with tempfile.TemporaryDirectory(prefix="ab-baseline-") as exported:
+        try:
+            commit = export_package(args.baseline, Path(exported))
+        except UsageError as error:
+            parser.error(str(error))
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        path, _ = generate(args.lines, args.invalid_rate, args.data_dir)
+        code = {"baseline": Path(exported), "candidate": ROOT}
+        for pair in range(args.pairs):
+            # Alternate which side goes first, so a drift within a pair hits both equally.
+            order = ["baseline", "candidate"] if pair % 2 == 0 else ["candidate", "baseline"]
+            for side in order:
+                print(f"pair {pair + 1}/{args.pairs}: {side} ...", file=sys.stderr, flush=True)
+                runs[side].append(measure(path, code[side]))
+    failed = [run for side in runs.values() for run in side if "error" in run]
+    if failed:
+        print(f"{len(failed)} run(s) failed: {failed[0]['error']}", file=sys.stderr)
+        return 1
+    paired = {
+        figure: [
+            c[figure] - b[figure] for b, c in zip(runs["baseline"], runs["candidate"], strict=True)
+        ]
+        for figure in FIGURES
+    }
+    baseline_summary = summarise(runs["baseline"])
+    report = {
+        "lines": args.lines,
+        "pairs": args.pairs,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "baseline": {"label": commit, "summary": baseline_summary, "runs": runs["baseline"]},
+        "candidate": {
+            "label": "working tree",
+            "summary": summarise(runs["candidate"]),
+            "runs": runs["candidate"],
+        },
+        "paired_change": {
+            figure: {
+                "seconds": statistics.median(changes),
+                "percent": 100 * statistics.median(changes) / baseline_summary[figure]["median"],
+            }
+            for figure, changes in paired.items()
+        },
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ab.json").write_text(json.dumps(report, indent=1))
+    (args.out / "ab.md").write_text(markdown(report))
+    print(markdown(report))
+    wrong = [run for side in runs.values() for run in side if not run["correct"]]
+    if wrong:
+        print(f"{len(wrong)} run(s) did not match the truth file", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
