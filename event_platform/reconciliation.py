@@ -28,6 +28,7 @@ from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.hashing import event_hash_sql
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
+from event_platform.store.arrow import arrow_view
 from event_platform.store.schema import DUPLICATE_REASON
 from event_platform.store.spans import rowid_span
 
@@ -170,8 +171,8 @@ def reconcile_partition(
                 # Read by the SQL through DuckDB's replacement scan: a view made with
                 # `con.register` would keep its Arrow data alive until the transaction ends.
                 valid, rejected_lines = hashed.valid, hashed.rejected
-                file_valid = valid.to_arrow()  # noqa: F841
-                file_rejected = rejected_lines.select("line_number").to_arrow()  # noqa: F841
+                file_valid = arrow_view(valid)  # noqa: F841
+                file_rejected = arrow_view(rejected_lines.select("line_number"))  # noqa: F841
                 rows = con.execute(
                     classify,
                     {

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from event_platform.contract import EVENTS_CONTRACT
 from event_platform.ingestion import ingest_file
+from event_platform.store.arrow import arrow_view
 from event_platform.store.connection import connect
 from event_platform.store.schema import TABLES, table_schema
 from event_platform.store.writer import PartitionWriter
@@ -332,3 +334,23 @@ def test_a_rerun_removes_only_its_own_rows_wherever_they_sit(tmp_path: Path, con
     assert con.execute(
         "SELECT DISTINCT run_id FROM events WHERE source_file = 'events-2026-11-24-a.jsonl'"
     ).fetchall() == [("r2",)]
+
+
+def test_frames_cross_into_duckdb_as_string_views_with_their_values(con) -> None:
+    """The writer hands DuckDB polars' own string views, not a `large_string` copy, and DuckDB
+    reads them exactly: strings short enough to sit inline in the view and long ones, non-ASCII
+    text, NULLs and lists of strings."""
+    frame = pl.DataFrame(
+        {
+            "text": ["short", "a string longer than twelve bytes", "é 🙂 ünïcode", None],
+            "reasons": [["wrong_type:data"], [], None, ["missing_field:data.user_email", "x"]],
+        }
+    )
+    crossing = arrow_view(frame)
+    assert crossing.schema.field("text").type == pa.string_view()
+    assert crossing.schema.field("reasons").type.value_type == pa.string_view()
+    con.execute("CREATE TEMP TABLE landed (n INTEGER, text VARCHAR, reasons VARCHAR[])")
+    # `crossing` is read by DuckDB's replacement scan, as the writer's chunks are.
+    con.execute("INSERT INTO landed SELECT row_number() OVER (), text, reasons FROM crossing")
+    rows = con.execute("SELECT text, reasons FROM landed ORDER BY n").fetchall()
+    assert rows == list(zip(frame["text"].to_list(), frame["reasons"].to_list(), strict=True))

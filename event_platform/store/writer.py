@@ -31,6 +31,7 @@ import duckdb
 import polars as pl
 
 from event_platform.contract import StreamContract
+from event_platform.store.arrow import arrow_view
 from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql
 
 # A valid row is stored when it is its hash's first line in the chunk and no earlier line has it.
@@ -142,8 +143,8 @@ class PartitionWriter:
         # The SQL reads these two locals through DuckDB's replacement scan. `con.register` would
         # create a temporary view per chunk, and inside this long transaction a dropped view
         # (with its Arrow data) lives until COMMIT: memory grew ~250 MB per chunk that way.
-        valid_chunk = valid.to_arrow()  # noqa: F841 - read by the SQL below
-        rejected_chunk = rejected.to_arrow()  # noqa: F841 - read by the SQL below
+        valid_chunk = arrow_view(valid)  # noqa: F841 - read by the SQL below
+        rejected_chunk = arrow_view(rejected)  # noqa: F841 - read by the SQL below
         [(candidates,)] = self.con.execute(
             "SELECT count(*) FROM file_keys k SEMI JOIN valid_chunk v ON k.hash_key = v.hash_key"
         ).fetchall()
@@ -217,7 +218,7 @@ class PartitionWriter:
         source = {"source_file": self.params["source_file"]}
         kept = 0
         for texts in self.reread(late):
-            late_lines = texts.to_arrow()  # noqa: F841 - read by the SQL below
+            late_lines = arrow_view(texts)  # noqa: F841 - read by the SQL below
             kept += len(texts)
             self.con.execute(
                 _INSERT_DUPLICATES.format(rows="late_lines"),
