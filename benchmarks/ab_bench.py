@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from arguments import positive  # benchmarks/arguments.py, beside this script
+from child import run_child
 from ingest_bench import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,18 +119,8 @@ def measure(path: Path, code: Path) -> dict:
     # An empty PYTHONPATH entry would mean the current folder: leave none.
     inherited = [part for part in os.environ.get("PYTHONPATH", "").split(os.pathsep) if part]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *inherited])}
-    completed = subprocess.run(
-        [sys.executable, __file__, "--run-one", "--file", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
-    if completed.returncode != 0:
-        return {"error": completed.stderr.strip().splitlines()[-1:]}
-    run = json.loads(completed.stdout.strip().splitlines()[-1])
-    if Path(run["package"]) != (code / PACKAGE).resolve():
+    run = run_child(__file__, "--run-one", "--file", str(path), env=env)
+    if "error" not in run and Path(run["package"]) != (code / PACKAGE).resolve():
         return {"error": [f"imported {run['package']}, not the package in {code}"]}
     return run
 

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from arguments import counts, positive  # benchmarks/arguments.py, beside this script
+from child import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_SLICE = 20_000
@@ -203,16 +204,7 @@ def run_one(contender: str, path: Path, truth_path: Path) -> None:
 
 
 def measure(contender: str, path: Path) -> dict:
-    completed = subprocess.run(
-        [sys.executable, __file__, "--run-one", contender, "--file", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    if completed.returncode != 0:
-        return {"error": completed.stderr.strip().splitlines()[-1:]}
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_child(__file__, "--run-one", contender, "--file", str(path))
 
 
 def generate(lines: int, invalid_rate: float, folder: Path) -> tuple[Path, dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,26 @@ def write_lines(path: Path, lines: list[str], *, newline: str = "\n", final: boo
     text = newline.join(lines) + (newline if final and lines else "")
     path.write_bytes(text.encode())
     return path
+
+
+def contradict_truth(truth_path: Path) -> None:
+    """Make a generated file's truth claim one more valid event: the data file stays as it was,
+    so a benchmark that checks itself must now report a wrong result."""
+    truth = json.loads(truth_path.read_text())
+    truth["valid"] += 1
+    truth_path.write_text(json.dumps(truth))
+
+
+def assert_refuses_a_contradicted_truth(
+    run: Callable[[], subprocess.CompletedProcess[str]], truth_path: Path
+) -> None:
+    """A benchmark that checks itself: fine on its generated file, then exit 1 once the truth
+    beside that file (`truth_path`) claims one more valid event."""
+    assert run().returncode == 0
+    contradict_truth(truth_path)
+    completed = run()
+    assert completed.returncode == 1
+    assert "did not match the truth file" in completed.stderr
 
 
 def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:

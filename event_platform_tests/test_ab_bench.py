@@ -10,22 +10,14 @@ import json
 import subprocess
 from pathlib import Path
 
-from event_platform_tests.conftest import run_benchmark
+from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_ab(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_benchmark(
-        "ab_bench.py",
-        "--lines",
-        "3000",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--out",
-        str(tmp_path / "out"),
-        *extra,
-    )
+    folders = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    return run_benchmark("ab_bench.py", "--lines", "3000", *folders, *extra)
 
 
 def test_each_side_runs_its_own_code_and_the_report_holds_every_pair(tmp_path: Path) -> None:
@@ -55,12 +47,7 @@ def test_an_unknown_commit_is_a_one_line_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_run_that_misses_the_truth_fails_the_command(tmp_path: Path) -> None:
-    quick = ("--baseline", "HEAD", "--pairs", "1")
-    assert run_ab(tmp_path, *quick).returncode == 0
-    truth_path = tmp_path / "data" / "bench-3000.jsonl.truth.json"
-    truth = json.loads(truth_path.read_text())
-    truth["valid"] += 1  # the file stays; the truth now disagrees with it
-    truth_path.write_text(json.dumps(truth))
-    completed = run_ab(tmp_path, *quick)
-    assert completed.returncode == 1
-    assert "did not match the truth file" in completed.stderr
+    assert_refuses_a_contradicted_truth(
+        lambda: run_ab(tmp_path, "--baseline", "HEAD", "--pairs", "1"),
+        tmp_path / "data" / "bench-3000.jsonl.truth.json",
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from event_platform_tests.conftest import run_benchmark
+from event_platform_tests.conftest import contradict_truth, run_benchmark
 
 SMALL_LINES = 200
 
@@ -59,9 +59,7 @@ def test_a_dagster_partition_that_misses_its_truth_fails_the_command(tmp_path: P
     assert run_bench(tmp_path).returncode == 0
     # The Dagster run's own file: seeded apart from the small file, so it shares no event.
     [truth_path] = (tmp_path / "data").glob(f"scale-{SMALL_LINES}-*-seed{SMALL_LINES + 1}.*.json")
-    truth = json.loads(truth_path.read_text())
-    truth["valid"] += 1  # the file stays; its truth now disagrees with it
-    truth_path.write_text(json.dumps(truth))
+    contradict_truth(truth_path)
     completed = run_bench(tmp_path)
     assert completed.returncode == 1
     report = json.loads((tmp_path / "out" / "warehouse_scale.json").read_text())

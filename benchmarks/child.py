@@ -1,0 +1,26 @@
+"""Each measured run is a fresh process of the benchmark's own script, so its peak RSS and its
+imports are its own; it prints one JSON object as its last line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_child(script: str, *args: str, env: dict[str, str] | None = None) -> dict:
+    """Run `script` with `args` from the project root; its JSON, or `{"error": [last line]}`."""
+    completed = subprocess.run(
+        [sys.executable, script, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1:]}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
