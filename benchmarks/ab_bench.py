@@ -34,8 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from arguments import positive  # benchmarks/arguments.py, beside this script
+from bench_data import bench_file
 from child import run_child
-from ingest_bench import generate, matches_truth
+from ingest_bench import matches_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "event_platform"
@@ -179,7 +180,7 @@ def main() -> int:
         except UsageError as error:
             parser.error(str(error))
         args.data_dir.mkdir(parents=True, exist_ok=True)
-        path, _ = generate(args.lines, INVALID_RATE, args.data_dir)
+        path, _ = bench_file(args.lines, INVALID_RATE, args.data_dir)
         code = {"baseline": Path(exported), "candidate": ROOT}
         for pair in range(args.pairs):
             # Alternate which side goes first, so a drift within a pair hits both equally.

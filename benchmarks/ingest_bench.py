@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arguments import counts, positive  # benchmarks/arguments.py, beside this script
+from bench_data import bench_file
 from child import run_child
 
 if TYPE_CHECKING:  # each contender imports what it runs in its own process
@@ -218,16 +219,6 @@ def measure(contender: str, path: Path) -> dict:
     return run_child(__file__, "--run-one", contender, "--file", str(path))
 
 
-def generate(lines: int, invalid_rate: float, folder: Path) -> tuple[Path, dict]:
-    from event_platform.generator import generate_file
-
-    path = folder / f"bench-{lines}.jsonl"
-    truth_path = path.with_name(path.name + ".truth.json")
-    if not truth_path.exists():
-        generate_file(path, lines, invalid_rate=invalid_rate, seed=lines)
-    return path, json.loads(truth_path.read_text())
-
-
 def dagster_overhead(folder: Path, repeat: int) -> dict:
     """Per-run cost of Dagster itself: the whole lineage, checks included, on 10 lines."""
     import warnings
@@ -366,7 +357,7 @@ def main() -> int:
         return 0
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    path, _ = generate(args.lines, args.invalid_rate, args.data_dir)
+    path, _ = bench_file(args.lines, args.invalid_rate, args.data_dir)
     megabytes = path.stat().st_size / 1e6
     results = []
     for name in args.contenders.split(","):
@@ -381,7 +372,7 @@ def main() -> int:
         ratio = by_name["event_platform"]["rows_per_s"] / by_name["duckdb_read_json"]["rows_per_s"]
     memory = []
     for size in args.memory_sizes:
-        sized, _ = generate(size, args.invalid_rate, args.data_dir)
+        sized, _ = bench_file(size, args.invalid_rate, args.data_dir)
         print(f"memory run {size:,} lines ...", file=sys.stderr, flush=True)
         run = measure("event_platform", sized)
         if "error" in run:

@@ -23,13 +23,15 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from bench_data import bench_file  # benchmarks/bench_data.py, beside this script
 from pandera.errors import SchemaErrors
 
 ROOT = Path(__file__).resolve().parents[1]
+# As ingest_bench's default, so both profile the same cached file.
+INVALID_RATE = 0.02
 sys.path.insert(0, str(ROOT))
 
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
-from event_platform.generator import generate_file  # noqa: E402
 from event_platform.hashing import with_event_hash  # noqa: E402
 from event_platform.ingestion import ingest_file  # noqa: E402
 from event_platform.lines import read_line_chunks  # noqa: E402
@@ -98,9 +100,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    path = args.data_dir / f"bench-{args.lines}.jsonl"
-    if not path.with_name(path.name + ".truth.json").exists():
-        generate_file(path, args.lines, invalid_rate=0.02, seed=args.lines)
+    path, _ = bench_file(args.lines, INVALID_RATE, args.data_dir)
 
     chunks = list(read_line_chunks(path))
     validator = Validator(EVENTS_CONTRACT, ALLOWED)

@@ -49,5 +49,5 @@ def test_an_unknown_commit_is_a_one_line_usage_error(tmp_path: Path) -> None:
 def test_a_run_that_misses_the_truth_fails_the_command(tmp_path: Path) -> None:
     assert_refuses_a_contradicted_truth(
         lambda: run_ab(tmp_path, "--baseline", "HEAD", "--pairs", "1"),
-        tmp_path / "data" / "bench-3000.jsonl.truth.json",
+        tmp_path / "data" / "bench-3000-invalid-0.02.jsonl.truth.json",
     )

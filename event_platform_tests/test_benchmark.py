@@ -39,7 +39,7 @@ def test_small_benchmark_writes_its_table_and_matches_the_truth(tmp_path: Path) 
     ours = by_name["event_platform"]
     assert ours["correct"] is True
     assert ours["detail"]["rows"] == 3000
-    truth = json.loads((tmp_path / "data" / "bench-3000.jsonl.truth.json").read_text())
+    truth = json.loads((tmp_path / "data" / "bench-3000-invalid-0.02.jsonl.truth.json").read_text())
     assert ours["detail"]["stored"] == truth["valid"]
     assert ours["detail"]["rejected"] + ours["detail"]["duplicates"] == 3000 - truth["valid"]
     assert report["ratio_vs_raw"] > 0
@@ -53,5 +53,25 @@ def test_small_benchmark_writes_its_table_and_matches_the_truth(tmp_path: Path) 
 def test_benchmark_fails_when_our_output_misses_the_truth(tmp_path: Path) -> None:
     assert_refuses_a_contradicted_truth(
         lambda: run_bench(tmp_path, "--memory-sizes", "", "--overhead-repeat", "0"),
-        tmp_path / "data" / "bench-3000.jsonl.truth.json",
+        tmp_path / "data" / "bench-3000-invalid-0.02.jsonl.truth.json",
     )
+
+
+def test_each_invalid_rate_measures_its_own_file(tmp_path: Path) -> None:
+    """A file of the same size cached for another rate must not stand in for this one."""
+
+    def rejected_share(rate: str) -> float:
+        completed = run_benchmark(
+            "ingest_bench.py",
+            *("--lines", "3000", "--repeat", "1", "--contenders", "event_platform"),
+            *("--memory-sizes", "", "--overhead-repeat", "0", "--invalid-rate", rate),
+            *("--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")),
+        )
+        assert completed.returncode == 0, completed.stderr
+        report = json.loads((tmp_path / "out" / "ingest.json").read_text())
+        (ours,) = report["contenders"]
+        assert ours["correct"] is True
+        return (ours["detail"]["rejected"] + ours["detail"]["duplicates"]) / 3000
+
+    assert rejected_share("0.02") < 0.05
+    assert rejected_share("0.3") > 0.25

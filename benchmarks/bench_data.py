@@ -1,0 +1,30 @@
+"""The benchmarks' input files: generated once by the project's generator and cached.
+
+A cached file is named by every argument that shapes it (line count and invalid share), so a
+run with another `--invalid-rate` gets its own file instead of silently measuring the file of
+the first rate that was asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def bench_file_path(lines: int, invalid_rate: float, folder: Path) -> Path:
+    """Where the file of `lines` lines, `invalid_rate` of them invalid, is cached."""
+    return folder / f"bench-{lines}-invalid-{invalid_rate:g}.jsonl"
+
+
+def bench_file(lines: int, invalid_rate: float, folder: Path) -> tuple[Path, dict]:
+    """The cached file and its truth, generated first if missing. Seeded by `lines`, so a
+    regenerated file is the same file."""
+    # Imported here: a contender's child process imports this module too, and its peak RSS
+    # should hold what it runs, not the generator's polars.
+    from event_platform.generator import default_truth_path, generate_file
+
+    path = bench_file_path(lines, invalid_rate, folder)
+    truth_path = default_truth_path(path)
+    if not truth_path.exists():
+        generate_file(path, lines, invalid_rate=invalid_rate, seed=lines)
+    return path, json.loads(truth_path.read_text())
