@@ -354,3 +354,29 @@ def test_frames_cross_into_duckdb_as_string_views_with_their_values(con) -> None
     con.execute("INSERT INTO landed SELECT row_number() OVER (), text, reasons FROM crossing")
     rows = con.execute("SELECT text, reasons FROM landed ORDER BY n").fetchall()
     assert rows == list(zip(frame["text"].to_list(), frame["reasons"].to_list(), strict=True))
+
+
+def test_event_hash_is_stored_uncompressed_and_reads_back_whole(tmp_path: Path) -> None:
+    """DuckDB would compress the hex hashes, at a quarter of the `events` INSERT's CPU
+    (store/schema.py); the column is created plain, and its values are unchanged."""
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute(
+            "INSERT INTO events (event_hash, user_email) SELECT sha256(i::VARCHAR), "
+            "sha256(i::VARCHAR) FROM range(20000) AS r(i)"
+        )
+        con.execute("CHECKPOINT")
+        compression = dict(
+            con.execute(
+                "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('events') "
+                "WHERE column_name IN ('event_hash', 'user_email') AND segment_type = 'VARCHAR' "
+                "GROUP BY column_name"
+            ).fetchall()
+        )
+        # The same values in a column left to DuckDB are compressed: the setting is what differs.
+        assert compression["event_hash"] == ["Uncompressed"]
+        assert "Uncompressed" not in compression["user_email"]
+        [(mismatches,)] = con.execute(
+            "SELECT count(*) FROM events WHERE event_hash IS DISTINCT FROM user_email"
+        ).fetchall()
+        assert mismatches == 0
+        assert table_schema(con, "events")["event_hash"] == "VARCHAR"
