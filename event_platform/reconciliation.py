@@ -64,7 +64,7 @@ class ReconciliationReport:
 # and one verdict per line. Extra copies of a line count once each as unexpected.
 # The hash of the stored values is compared with the stored hash where the row is read, and
 # only the outcome travels on: carrying the 64-character recomputed hash through the GROUP BY
-# cost 0.15 CPU-s per 1M lines (docs/performance.md).
+# cost about 0.17 CPU-s per 1M lines (docs/performance.md, the round of f78dd07).
 _CLASSIFY = """
 WITH
 expected AS (
