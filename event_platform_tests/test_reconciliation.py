@@ -54,6 +54,18 @@ def test_an_altered_row_is_mismatched(stored) -> None:
     assert report.samples["mismatched"] == [5]
 
 
+def test_a_sub_second_change_to_a_stored_time_is_mismatched(stored) -> None:
+    # A valid line's time has whole seconds, so the stored rendering must show any fraction:
+    # formatting it to whole seconds would make this row hash like the file's line.
+    path, con = stored
+    con.execute(
+        "UPDATE events SET event_time = event_time + INTERVAL 500 MILLISECOND WHERE line_number = 6"
+    )
+    report = reconcile(path, con)
+    assert (report.missing_rows, report.unexpected_rows, report.mismatched_rows) == (0, 0, 1)
+    assert report.samples["mismatched"] == [6]
+
+
 def test_an_altered_hash_is_mismatched(stored) -> None:
     path, con = stored
     con.execute("UPDATE events SET event_hash = repeat('0', 64) WHERE line_number = 2")
