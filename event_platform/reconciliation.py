@@ -62,6 +62,8 @@ class ReconciliationReport:
 # One pass over the chunk's line range: where the file says each line belongs (an event with a
 # hash, or a rejection), where the store has it (events, duplicates, rejections; maybe twice),
 # and one verdict per line. Extra copies of a line count once each as unexpected.
+# A rejected line's stored text and reasons are compared with the file's: that row is the only
+# copy of the line the store keeps, so a truncated text or a dropped reason is a mismatch.
 # The hash of the stored values is compared with the stored hash where the row is read, and
 # only the outcome travels on: carrying the 64-character recomputed hash through the GROUP BY
 # cost about 0.17 CPU-s per 1M lines (docs/performance.md, the round of f78dd07).
@@ -79,11 +81,13 @@ places AS (
     WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
       AND line_number BETWEEN $low AND $high
     UNION ALL
-    SELECT line_number, CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END,
-           NULL, true
-    FROM main.rejected_events
-    WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_to
-      AND line_number BETWEEN $low AND $high
+    SELECT r.line_number,
+           CASE WHEN r.reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END,
+           NULL, f.line_number IS NULL OR (r.raw_line IS NOT DISTINCT FROM f.raw_line
+                                           AND list_sort(r.reasons) = list_sort(f.reasons))
+    FROM main.rejected_events r LEFT JOIN file_rejected f ON f.line_number = r.line_number
+    WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
+      AND r.line_number BETWEEN $low AND $high
 ),
 stored AS (
     SELECT line_number, count(*) AS copies, any_value(place) AS place,
@@ -99,7 +103,8 @@ verdicts AS (
             WHEN e.is_valid AND s.place = 'event' THEN
                 CASE WHEN s.event_hash IS DISTINCT FROM e.h OR NOT s.consistent
                      THEN 'mismatched' END
-            WHEN NOT e.is_valid AND s.place = 'rejected' THEN NULL
+            WHEN NOT e.is_valid AND s.place = 'rejected' THEN
+                CASE WHEN NOT s.consistent THEN 'mismatched' END
             ELSE 'unexpected'
         END AS verdict,
         CASE WHEN e.line_number IS NULL THEN s.copies ELSE greatest(s.copies - 1, 1) END AS rows
@@ -176,7 +181,7 @@ def reconcile_partition(
                 # `con.register` would keep its Arrow data alive until the transaction ends.
                 valid, rejected_lines = hashed.valid, hashed.rejected
                 file_valid = arrow_view(valid)  # noqa: F841
-                file_rejected = arrow_view(rejected_lines.select("line_number"))  # noqa: F841
+                file_rejected = arrow_view(rejected_lines)  # noqa: F841
                 rows = con.execute(
                     classify,
                     {

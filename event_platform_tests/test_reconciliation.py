@@ -72,6 +72,24 @@ def test_an_altered_hash_is_mismatched(stored) -> None:
     assert reconcile(path, con).mismatched_rows == 1
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "raw_line = left(raw_line, 2)",
+        "raw_line = NULL",
+        "reasons = reasons[2:]",
+        "reasons = list_append(reasons, 'out_of_range:event_type')",
+    ],
+)
+def test_an_altered_rejection_is_mismatched(stored, change: str) -> None:
+    # The rejected row is the only copy of a bad line: its text and reasons must be the file's.
+    path, con = stored
+    con.execute(f"UPDATE rejected_events SET {change} WHERE line_number = 10")
+    report = reconcile(path, con)
+    assert (report.missing_rows, report.unexpected_rows, report.mismatched_rows) == (0, 0, 1)
+    assert report.samples["mismatched"] == [10]
+
+
 def test_an_extra_row_is_unexpected(stored) -> None:
     path, con = stored
     con.execute("INSERT INTO events SELECT * REPLACE (99 AS line_number) FROM events LIMIT 1")
