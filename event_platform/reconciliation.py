@@ -4,8 +4,9 @@ It re-reads the source file (not the validation output), re-derives which lines 
 the hash of each valid record's canonical values, then reads the partition back from DuckDB and
 hashes the values *as stored*. Every line must sit in exactly one place:
 - a valid line: in `events` with the same hash (stored and recomputed), or in `rejected_events`
-  as a `duplicate_event`;
-- an invalid line: in `rejected_events` with contract reasons.
+  as a `duplicate_event` of an event the store holds: an earlier line's of this file, or
+  another file's. Without that event, the line's values are stored nowhere: it is missing;
+- an invalid line: in `rejected_events` with its text and contract reasons.
 Anything else is a missing, unexpected (including a second row for one line) or mismatched row.
 It works chunk by chunk, so memory stays bounded on big files.
 
@@ -29,7 +30,7 @@ from event_platform.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.hashing import event_hash_sql
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
 from event_platform.store.arrow import arrow_view
-from event_platform.store.schema import DUPLICATE_REASON
+from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql
 from event_platform.store.spans import rowid_span
 
 SAMPLE_SIZE = 10
@@ -114,6 +115,46 @@ SELECT verdict, sum(rows)::BIGINT AS n, list(line_number ORDER BY line_number)[1
 FROM verdicts WHERE verdict IS NOT NULL GROUP BY verdict
 """
 
+# A valid line stored as a duplicate claims that the store holds its event elsewhere. The claims
+# are gathered chunk by chunk, with the hash re-derived from the file, and proven once at the
+# end (`_unproven_duplicates`).
+_CLAIMS = """
+INSERT INTO reconcile_claims
+SELECT f.line_number, f.event_hash
+FROM file_valid f JOIN main.rejected_events r ON r.line_number = f.line_number
+WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
+  AND r.line_number BETWEEN $low AND $high AND r.reasons = [$duplicate]
+"""
+
+# Claims that no earlier line of this file proves: its stored event would have the hash.
+_UNPROVEN_HERE = """
+CREATE OR REPLACE TEMP TABLE reconcile_unproven AS
+SELECT c.line_number, c.event_hash FROM reconcile_claims c
+WHERE NOT EXISTS (
+    SELECT 1 FROM main.events e
+    WHERE e.source_file = $source_file AND e.rowid BETWEEN $events_from AND $events_to
+      AND e.event_hash = c.event_hash AND e.line_number < c.line_number
+)
+"""
+
+# Other files that may hold the rest: nominated by the writer's 64-bit key index, as the writer
+# itself finds duplicates (`store/uniqueness.py`), then decided on the full hash.
+_NOMINATED = f"""
+SELECT DISTINCT source_file FROM main.event_hash_keys
+WHERE source_file <> $source_file
+  AND hash_key IN (SELECT {hash_key_sql("event_hash")} FROM reconcile_unproven)
+"""
+_PROVEN_ELSEWHERE = """
+DELETE FROM reconcile_unproven WHERE event_hash IN (
+    SELECT event_hash FROM main.events
+    WHERE source_file IN (SELECT unnest($others))
+      AND event_hash IN (SELECT event_hash FROM reconcile_unproven)
+)
+"""
+_STILL_UNPROVEN = (
+    "SELECT count(*), list(line_number ORDER BY line_number)[1:{sample}] FROM reconcile_unproven"
+)
+
 # Rows whose line number no line of the file has, and how many rows sit in each place.
 _OUT_OF_RANGE = """
 SELECT count(*) FILTER (WHERE line_number < 1 OR line_number > $lines),
@@ -163,6 +204,9 @@ def reconcile_partition(
             "rejected_from": rejected_span[0],
             "rejected_to": rejected_span[1],
         }
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE reconcile_claims (line_number BIGINT, event_hash VARCHAR)"
+        )
         # The file side is re-derived from the file itself, on the validating workers, while
         # this thread classifies the previous chunk against the store.
         file_side = validate_file(
@@ -182,24 +226,26 @@ def reconcile_partition(
                 valid, rejected_lines = hashed.valid, hashed.rejected
                 file_valid = arrow_view(valid)  # noqa: F841
                 file_rejected = arrow_view(rejected_lines)  # noqa: F841
-                rows = con.execute(
-                    classify,
-                    {
-                        **partition,
-                        "low": chunk.first_line_number,
-                        "high": chunk.first_line_number + len(chunk) - 1,
-                    },
-                ).fetchall()
+                span = {
+                    "low": chunk.first_line_number,
+                    "high": chunk.first_line_number + len(chunk) - 1,
+                }
+                rows = con.execute(classify, partition | span).fetchall()
                 for verdict, count, sample in rows:
                     found[verdict] += count
                     samples[verdict] = (samples[verdict] + list(sample))[:SAMPLE_SIZE]
+                con.execute(_CLAIMS, {name: partition[name] for name in _CLAIM_PARAMETERS} | span)
+        # A duplicate whose event the store does not hold has lost that event: it is missing.
+        unproven, unproven_sample = _unproven_duplicates(con, partition)
+        found["missing"] += unproven
+        samples["missing"] = sorted(samples["missing"] + unproven_sample)[:SAMPLE_SIZE]
         # fetchall, not fetchone: duckdb 2.0 keeps a half-read result open, and the caller's
         # next `register` on this connection would be refused.
         [(outside, outside_sample, stored, rejected, duplicates)] = con.execute(
             _OUT_OF_RANGE.format(sample=SAMPLE_SIZE), {**partition, "lines": digest.lines}
         ).fetchall()
     finally:
-        # Nothing was written: ending the read snapshot either way is all there is to do.
+        # Nothing was written but the temp tables, which the rollback drops.
         con.execute("ROLLBACK")
     found["unexpected"] += outside
     samples["unexpected"] = (samples["unexpected"] + list(outside_sample or []))[:SAMPLE_SIZE]
@@ -220,6 +266,26 @@ def reconcile_partition(
         run_id=run_id,
         samples={verdict: lines for verdict, lines in samples.items() if lines},
     )
+
+
+_CLAIM_PARAMETERS = ("source_file", "duplicate", "rejected_from", "rejected_to")
+
+
+def _unproven_duplicates(
+    con: duckdb.DuckDBPyConnection, partition: dict[str, object]
+) -> tuple[int, list[int]]:
+    """The lines stored as duplicates whose event neither an earlier line of the file nor
+    another file has stored, and a sample of them. Run inside the reconciling transaction."""
+    con.execute(
+        _UNPROVEN_HERE,
+        {name: partition[name] for name in ("source_file", "events_from", "events_to")},
+    )
+    source = {"source_file": partition["source_file"]}
+    others = [name for (name,) in con.execute(_NOMINATED, source).fetchall()]
+    if others:
+        con.execute(_PROVEN_ELSEWHERE, {"others": others})
+    [(count, sample)] = con.execute(_STILL_UNPROVEN.format(sample=SAMPLE_SIZE)).fetchall()
+    return count, list(sample or [])
 
 
 def record_report(con: duckdb.DuckDBPyConnection, report: ReconciliationReport) -> None:

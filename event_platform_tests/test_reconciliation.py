@@ -100,6 +100,47 @@ def test_an_extra_row_is_unexpected(stored) -> None:
     assert report.samples["unexpected"] == [1, 99]
 
 
+def test_an_event_passed_off_as_a_duplicate_is_missing(stored) -> None:
+    # Line 5 has no twin: moved to rejected_events as a duplicate, its event is stored nowhere.
+    path, con = stored
+    con.execute(
+        "INSERT INTO rejected_events SELECT source_file, line_number, 'x', ['duplicate_event'], "
+        "ingested_at, run_id FROM events WHERE line_number = 5"
+    )
+    con.execute("DELETE FROM events WHERE line_number = 5")
+    report = reconcile(path, con)
+    assert (report.missing_rows, report.unexpected_rows, report.mismatched_rows) == (1, 0, 0)
+    assert report.samples["missing"] == [5]
+    assert report.lines_total == report.valid + report.rejected + report.duplicates
+
+
+def test_a_duplicate_whose_earlier_line_was_deleted_is_missing_too(stored) -> None:
+    # Line 11 repeats line 3: without line 3's event, neither line's event is stored.
+    path, con = stored
+    con.execute("DELETE FROM events WHERE line_number = 3")
+    report = reconcile(path, con)
+    assert (report.missing_rows, report.unexpected_rows, report.mismatched_rows) == (2, 0, 0)
+    assert report.samples["missing"] == [3, 11]
+
+
+def test_a_duplicate_of_another_file_holds_while_that_file_holds_its_event(
+    tmp_path: Path,
+) -> None:
+    first = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2)])
+    second = write_lines(tmp_path / "b.jsonl", [event_line(2), event_line(3)])
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(first, con, run_id="r")
+        ingest_file(second, con, run_id="r")
+        report = reconcile(second, con)
+        assert report.passed and report.duplicates == 1
+        # a.jsonl lands again without that event: b.jsonl's line 1 is now stored nowhere.
+        write_lines(first, [event_line(1)])
+        ingest_file(first, con, run_id="r2")
+        orphaned = reconcile(second, con)
+        assert not orphaned.passed
+        assert orphaned.missing_rows == 1 and orphaned.samples["missing"] == [1]
+
+
 def test_a_lost_rejection_is_missing(stored) -> None:
     path, con = stored
     con.execute("DELETE FROM rejected_events WHERE line_number = 10")
