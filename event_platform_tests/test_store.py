@@ -12,7 +12,10 @@ import pyarrow as pa
 import pytest
 
 from event_platform.contract import EVENTS_CONTRACT
+from event_platform.generator import generate_file
 from event_platform.ingestion import ingest_file
+from event_platform.reconciliation import reconcile_partition
+from event_platform.store import key_slices
 from event_platform.store.arrow import arrow_view
 from event_platform.store.connection import connect
 from event_platform.store.schema import TABLES, table_schema
@@ -80,6 +83,25 @@ def test_an_event_stored_from_another_file_is_a_duplicate(tmp_path: Path, con) -
     assert (result.stored, result.duplicates) == (1, 1)
     stored = con.execute("SELECT count(DISTINCT event_hash), count(*) FROM events").fetchone()
     assert stored == (3, 3)
+
+
+def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same content landed under a second name: before the settle ran per key slice, this
+    failed with DuckDB's out-of-memory error under a 32 MB cap (1M lines under 256 MB)."""
+    monkeypatch.setattr(key_slices, "ROWS_PER_SLICE", 5_000)
+    first = tmp_path / "a.jsonl"
+    truth = generate_file(first, 100_000, seed=3)
+    second = tmp_path / "b.jsonl"
+    second.write_bytes(first.read_bytes())
+    with connect(tmp_path / "w.duckdb", memory_limit="32MB") as con:
+        ingest_file(first, con, run_id="a")
+        result = ingest_file(second, con, run_id="b")
+        assert (result.stored, result.duplicates) == (0, truth.valid)
+        assert counts(con, "b.jsonl") == (0, truth.lines - truth.valid, truth.valid)
+        report = reconcile_partition(second, con, run_id="check")
+    assert report.passed and report.duplicates == truth.valid
 
 
 def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(tmp_path: Path, con) -> None:
