@@ -30,7 +30,7 @@ from event_platform.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.hashing import event_hash_sql
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
 from event_platform.store.arrow import arrow_view
-from event_platform.store.key_slices import key_slices
+from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
 from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql
 from event_platform.store.spans import rowid_span
 
@@ -127,34 +127,21 @@ WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejec
   AND r.line_number BETWEEN $low AND $high AND r.reasons = [$duplicate]
 """
 
-# One slice of the claims (`store/key_slices.py`: a whole file of duplicates is 1M claims per
-# 1M lines) that no earlier line of this file proves: its stored event would have the hash.
-_UNPROVEN_HERE = f"""
+# The claims that no earlier line of this file proves: that line's stored event would have the
+# hash. The rest must be proven by another file (`store/other_files.py`). One join per
+# statement, as in the writer: DuckDB spills a lone join, so a whole file of duplicates (1M
+# claims per 1M lines) stays within the memory cap.
+_UNPROVEN_HERE = """
 CREATE OR REPLACE TEMP TABLE reconcile_unproven AS
 SELECT c.line_number, c.event_hash FROM reconcile_claims c
-WHERE {hash_key_sql("c.event_hash")} BETWEEN $low AND $high
-  AND NOT EXISTS (
+WHERE NOT EXISTS (
     SELECT 1 FROM main.events e
     WHERE e.source_file = $source_file AND e.rowid BETWEEN $events_from AND $events_to
-      AND {hash_key_sql("e.event_hash")} BETWEEN $low AND $high
       AND e.event_hash = c.event_hash AND e.line_number < c.line_number
 )
 """
-
-# Other files that may hold the rest: nominated by the writer's 64-bit key index, as the writer
-# itself finds duplicates (`store/uniqueness.py`), then decided on the full hash.
-_NOMINATED = f"""
-SELECT DISTINCT source_file FROM main.event_hash_keys
-WHERE source_file <> $source_file AND hash_key BETWEEN $low AND $high
-  AND hash_key IN (SELECT {hash_key_sql("event_hash")} FROM reconcile_unproven)
-"""
-_PROVEN_ELSEWHERE = """
-DELETE FROM reconcile_unproven WHERE event_hash IN (
-    SELECT event_hash FROM main.events
-    WHERE source_file IN (SELECT unnest($others))
-      AND event_hash IN (SELECT event_hash FROM reconcile_unproven)
-)
-"""
+_UNPROVEN_KEYS = f"(SELECT {hash_key_sql('event_hash')} AS hash_key FROM reconcile_unproven)"
+_PROVEN_ELSEWHERE = f"DELETE FROM reconcile_unproven WHERE event_hash IN ({STORED_IN_OTHERS})"
 _STILL_UNPROVEN = (
     "SELECT count(*), list(line_number ORDER BY line_number)[1:{sample}] FROM reconcile_unproven"
 )
@@ -280,20 +267,13 @@ def _unproven_duplicates(
 ) -> tuple[int, list[int]]:
     """The lines stored as duplicates whose event neither an earlier line of the file nor
     another file has stored, and a sample of them. Run inside the reconciling transaction."""
-    [(claims,)] = con.execute("SELECT count(*) FROM reconcile_claims").fetchall()
     here = {name: partition[name] for name in ("source_file", "events_from", "events_to")}
-    source = {"source_file": partition["source_file"]}
-    unproven, sample = 0, []
-    for low, high in key_slices(claims):
-        keys = {"low": low, "high": high}
-        con.execute(_UNPROVEN_HERE, here | keys)
-        others = [name for (name,) in con.execute(_NOMINATED, source | keys).fetchall()]
-        if others:
-            con.execute(_PROVEN_ELSEWHERE, {"others": others})
-        [(count, lines)] = con.execute(_STILL_UNPROVEN.format(sample=SAMPLE_SIZE)).fetchall()
-        unproven += count
-        sample = sorted(sample + list(lines or []))[:SAMPLE_SIZE]
-    return unproven, sample
+    con.execute(_UNPROVEN_HERE, here)
+    others = files_sharing_keys(con, str(partition["source_file"]), _UNPROVEN_KEYS)
+    if others:
+        con.execute(_PROVEN_ELSEWHERE, {"others": others})
+    [(count, lines)] = con.execute(_STILL_UNPROVEN.format(sample=SAMPLE_SIZE)).fetchall()
+    return count, list(lines or [])
 
 
 def record_report(con: duckdb.DuckDBPyConnection, report: ReconciliationReport) -> None:

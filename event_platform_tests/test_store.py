@@ -15,7 +15,7 @@ from event_platform.contract import EVENTS_CONTRACT
 from event_platform.generator import generate_file
 from event_platform.ingestion import ingest_file
 from event_platform.reconciliation import reconcile_partition
-from event_platform.store import key_slices
+from event_platform.store import writer
 from event_platform.store.arrow import arrow_view
 from event_platform.store.connection import connect
 from event_platform.store.schema import TABLES, table_schema
@@ -86,11 +86,12 @@ def test_an_event_stored_from_another_file_is_a_duplicate(tmp_path: Path, con) -
 
 
 def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    """The same content landed under a second name: before the settle ran per key slice, this
-    failed with DuckDB's out-of-memory error under a 32 MB cap (1M lines under 256 MB)."""
-    monkeypatch.setattr(key_slices, "ROWS_PER_SLICE", 5_000)
+    """The same content landed under a second name: every valid line is a duplicate, which the
+    writer settles after the last chunk and reconciliation proves. Settled by one statement
+    holding several joins, this failed with DuckDB's out-of-memory error under a 32 MB cap
+    (1M lines under 256 MB)."""
     first = tmp_path / "a.jsonl"
     truth = generate_file(first, 100_000, seed=3)
     second = tmp_path / "b.jsonl"
@@ -104,10 +105,14 @@ def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_mem
     assert report.passed and report.duplicates == truth.valid
 
 
-def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(tmp_path: Path, con) -> None:
+@pytest.mark.parametrize("delete_batch_lines", [writer.DELETE_BATCH_LINES, 10, 1])
+def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(
+    tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch, delete_batch_lines: int
+) -> None:
     """Found after the last chunk, such lines leave `events` for `rejected_events` with the text
-    they had in this file (not the other file's), and reconciliation still balances."""
-    from event_platform.reconciliation import reconcile_partition
+    they had in this file (not the other file's), and reconciliation still balances; whether
+    they are removed from `events` in one range of lines or many."""
+    monkeypatch.setattr(writer, "DELETE_BATCH_LINES", delete_batch_lines)
 
     ingest_file(
         write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(3)]), con, run_id="a"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
 from event_platform.store.schema import hash_key_sql
 
 # This partition's events, with the 64-bit key the writer indexes them by, and its entries in
@@ -38,13 +39,6 @@ SELECT count(*) FROM (
 )
 """
 
-# Other files whose indexed keys one of this partition's events has: the only places a
-# duplicate of them can sit, found by scanning 8 bytes a stored event.
-_OTHER_FILES = """
-SELECT DISTINCT source_file FROM main.event_hash_keys
-WHERE source_file <> $f AND hash_key IN (SELECT hash_key FROM partition_hashes)
-"""
-
 # Hashes of this partition that occur more than once, here or in the files named; decided on
 # the full hash.
 _REPEATED = """
@@ -55,11 +49,10 @@ WITH occurrences AS (
 repeated AS (SELECT event_hash FROM occurrences GROUP BY event_hash HAVING count(*) > 1)
 SELECT count(*), list(event_hash ORDER BY event_hash)[1:$n] FROM repeated
 """
-_ELSEWHERE = """
+_ELSEWHERE = f"""
     UNION ALL
-    SELECT event_hash FROM main.events
-    WHERE source_file IN (SELECT unnest($others))
-      AND event_hash IN (SELECT event_hash FROM partition_hashes)
+    SELECT event_hash FROM ({STORED_IN_OTHERS})
+    WHERE event_hash IN (SELECT event_hash FROM partition_hashes)
 """
 
 
@@ -85,7 +78,7 @@ def repeated_hashes(
         con.execute(_MINE, source)
         con.execute(_MINE_INDEXED, source)
         [(index_mismatches,)] = con.execute(_INDEX_MISMATCHES).fetchall()
-        others = [name for (name,) in con.execute(_OTHER_FILES, source).fetchall()]
+        others = files_sharing_keys(con, source_file, "partition_hashes")
         # Without other files to search, the events table is not read again at all.
         query = _REPEATED.format(elsewhere=_ELSEWHERE if others else "")
         params: dict[str, object] = {"n": sample}

@@ -10,11 +10,12 @@ search does not grow with the warehouse once per chunk:
 - **Within the file**, per chunk: a line is a duplicate when an earlier line of the file has
   its hash. Each chunk probes `file_keys`, a temporary table of this file's 64-bit keys so far,
   so the probe costs the size of the file, not of the warehouse.
-- **Against other files**, once, when the file has gone past: one join of this file's keys
-  with `event_hash_keys` (a 64-bit integer per stored event). Lines found there are moved from
-  `events` to `rejected_events`, with their raw text read from the file again (`reread`), one
-  slice of the key space at a time, so that a file of nothing but duplicates stays within
-  DuckDB's memory cap.
+- **Against other files**, once, when the file has gone past: the files that share a 64-bit
+  key with this file's lines are found through `event_hash_keys` (a key per stored event), and
+  this file's stored lines whose full hash one of them stores are moved from `events` to
+  `rejected_events`, with their raw text read from the file again (`reread`). No statement
+  holds more than one join, so a file of nothing but duplicates stays within DuckDB's memory
+  cap (`store/other_files.py`).
   Probing every chunk against the whole warehouse cost 19 ms per chunk at 5M stored events and
   0.55 s at 200M, 50 times over for a 5M-line file (docs/performance.md).
 
@@ -34,39 +35,33 @@ import polars as pl
 
 from event_platform.contract import StreamContract
 from event_platform.store.arrow import arrow_view
-from event_platform.store.key_slices import key_slices
-from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql
+from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
+from event_platform.store.schema import DUPLICATE_REASON
 
 # A valid row is stored when it is its hash's first line in the chunk and no earlier line has it.
 _STORED = "first_in_chunk AND event_hash NOT IN (SELECT event_hash FROM already_stored)"
 
-# Lines of this file whose values another file's stored event has: nominated by key, decided on
-# the full hash. `event_hash_keys` holds no key of this file yet (deleted on entry, added last).
-# The join builds on this file's keys and scans the warehouse's keys once.
-_SHARED_KEYS = """
-CREATE OR REPLACE TEMP TABLE shared_keys AS
-SELECT DISTINCT k.hash_key, k.source_file
-FROM main.event_hash_keys k SEMI JOIN file_keys f ON k.hash_key = f.hash_key
+# This file's stored lines whose full hash one of the files sharing its keys has stored
+# (`store/other_files.py`). `event_hash_keys` holds no key of this file yet (deleted on entry,
+# added last), so the file never nominates itself.
+_LATE_LINES = f"""
+CREATE OR REPLACE TEMP TABLE late_lines AS
+SELECT line_number FROM main.events
+WHERE ingested_at = $now AND source_file = $source_file
+  AND event_hash IN ({STORED_IN_OTHERS})
 """
-# Run once per slice of the key space (`store/key_slices.py`): over a whole file of duplicates
-# (the same content landed under a second name), one statement for all keys needed more than
-# DuckDB's 256 MB cap at 1M lines.
-_ACROSS_FILES = f"""
-CREATE OR REPLACE TEMP TABLE late_slice AS
-WITH shared AS (
-    SELECT hash_key, source_file FROM shared_keys WHERE hash_key BETWEEN $low AND $high
-),
-theirs AS (
-    SELECT DISTINCT o.event_hash FROM main.events o
-    WHERE o.source_file IN (SELECT source_file FROM shared)
-      AND {hash_key_sql("o.event_hash")} IN (SELECT hash_key FROM shared)
-)
-SELECT f.line_number
-FROM file_keys f JOIN main.events e
-  ON e.ingested_at = $now AND e.source_file = $source_file AND e.line_number = f.line_number
-WHERE f.hash_key IN (SELECT hash_key FROM shared)
-  AND e.event_hash IN (SELECT event_hash FROM theirs)
+
+# Removes one range of the late lines from this run's events. This run's rows were stored in
+# line order, so their zone maps skip every row group outside the range. One DELETE of every
+# late line of a 10M-line file of duplicates (9.8M) ran out of memory under 256 MB; a million
+# lines at a time took 0.06 s each.
+_DELETE_LATE = """
+DELETE FROM main.events
+WHERE ingested_at = $now AND source_file = $source_file AND line_number BETWEEN $low AND $high
+  AND line_number IN (SELECT line_number FROM late_lines WHERE line_number BETWEEN $low AND $high)
 """
+DELETE_BATCH_LINES = 1_000_000
+_LATE_IN_ORDER = "SELECT line_number FROM late_lines ORDER BY line_number"
 
 # A valid line that is a duplicate keeps its text in `rejected_events`; `{rows}` holds
 # `line_number` and `line`. Used per chunk, and for the lines found after the last chunk.
@@ -202,59 +197,48 @@ class PartitionWriter:
 
     def _settle_across_files(self) -> None:
         """Move lines that duplicate another file's stored events to `rejected_events`, then
-        publish this file's keys."""
-        source = {"source_file": self.params["source_file"]}
-        self.con.execute(_SHARED_KEYS)
-        [(shared,)] = self.con.execute("SELECT count(*) FROM shared_keys").fetchall()
-        if shared:
-            self._move_to_duplicates(self._remove_late_duplicates(shared))
+        publish the keys of this file's stored events."""
+        others = files_sharing_keys(self.con, self.params["source_file"], "file_keys")
+        late = self._remove_late_duplicates(others) if others else None
+        if late is not None and not late.is_empty():
+            self._move_to_duplicates(late)
+            published = "SELECT hash_key FROM file_keys ANTI JOIN late_lines USING (line_number)"
+        else:
+            published = "SELECT hash_key FROM file_keys"
         self.con.execute(
-            "INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM file_keys", source
+            f"INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM ({published})",
+            {"source_file": self.params["source_file"]},
         )
-        self.con.execute("DROP TABLE IF EXISTS already_stored")
-        self.con.execute("DROP TABLE IF EXISTS shared_keys")
-        self.con.execute("DROP TABLE IF EXISTS late_slice")
-        self.con.execute("DROP TABLE file_keys")
+        for table in ("already_stored", "late_lines", "file_keys"):
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def _remove_late_duplicates(self, shared: int) -> pl.Series:
-        """Remove from this file's events and keys every line that another file's stored event
-        duplicates, one slice of the 64-bit key space at a time; return their line numbers."""
+    def _remove_late_duplicates(self, others: list[str]) -> pl.Series:
+        """Remove from this file's events every line whose event one of `others` stores;
+        return their line numbers, in order."""
         where = {"source_file": self.params["source_file"], "now": self.params["now"]}
-        late: list[pl.Series] = []
+        self.con.execute(_LATE_LINES, where | {"others": others})
+        late = self.con.sql(_LATE_IN_ORDER).pl().to_series()
         moved = 0
-        for low, high in key_slices(shared):
-            self.con.execute(_ACROSS_FILES, {**where, "low": low, "high": high})
-            late.append(self.con.sql("SELECT line_number FROM late_slice").pl().to_series())
-            [(removed,)] = self.con.execute(
-                """
-                DELETE FROM main.events
-                WHERE ingested_at = $now AND source_file = $source_file
-                  AND line_number IN (SELECT line_number FROM late_slice)
-                """,
-                where,
-            ).fetchall()
-            moved += removed
-            self.con.execute(
-                "DELETE FROM file_keys WHERE line_number IN (SELECT line_number FROM late_slice)"
-            )
-        lines = pl.concat(late)
-        if moved != len(lines):
+        if not late.is_empty():
+            for low in range(late[0], late[-1] + 1, DELETE_BATCH_LINES):
+                batch = {"low": low, "high": low + DELETE_BATCH_LINES - 1}
+                [(removed,)] = self.con.execute(_DELETE_LATE, where | batch).fetchall()
+                moved += removed
+        if moved != len(late):
             # Never commit a half-moved line: the transaction rolls back.
             raise RuntimeError(
-                f"{len(lines)} lines duplicate other files, but {moved} stored rows were removed"
+                f"{len(late)} lines duplicate other files, but {moved} stored rows were removed"
             )
-        return lines
+        return late
 
     def _move_to_duplicates(self, late: pl.Series) -> None:
         """Keep the removed lines in `rejected_events` as duplicates, their text read again."""
-        if late.is_empty():
-            return
         kept = 0
         for texts in self.reread(late):
-            late_lines = arrow_view(texts)  # noqa: F841 - read by the SQL below
+            late_texts = arrow_view(texts)  # noqa: F841 - read by the SQL below
             kept += len(texts)
             self.con.execute(
-                _INSERT_DUPLICATES.format(rows="late_lines"),
+                _INSERT_DUPLICATES.format(rows="late_texts"),
                 {**self.params, "reason": DUPLICATE_REASON},
             )
         if kept != len(late):
