@@ -115,3 +115,20 @@ def test_a_bad_setting_is_a_one_line_usage_error(tmp_path: Path) -> None:
         "event-platform ingest: EVENT_PLATFORM_EVENT_TYPES='abc' is not valid "
         "(invalid literal for int() with base 10: 'abc')"
     ]
+
+
+def test_a_step_out_of_memory_names_the_limit_to_raise(tmp_path: Path) -> None:
+    """DuckDB's own message suggests `SET memory_limit`; this platform takes it from the
+    environment, and nothing of the file is stored."""
+    path = write_lines(tmp_path / "big.jsonl", [event_line(i) for i in range(5_000)])
+    env = environment(tmp_path, EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT="1MB")
+    result = cli("ingest", str(path), env=env)
+    assert result.returncode == 1
+    assert result.stderr == ""
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{path}: FAILED (run ")
+    assert "ran out of memory under its 1MB cap" in line
+    assert "Raise EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT" in line
+    database = tmp_path / "data" / "warehouse.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]

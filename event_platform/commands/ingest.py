@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     instance = _instance()
-    log_level = "INFO" if args.verbose else "ERROR"
+    # Without --verbose a failure is told once, in the summary line with its reason; Dagster's
+    # error events would add a stack trace per failed and skipped step.
+    log_level = "INFO" if args.verbose else "CRITICAL"
     status = 0
     for path in paths:
         name = land(path, settings.landing_dir)
@@ -132,6 +134,8 @@ def summarise(result, name: str, path: Path, settings) -> dict[str, object]:
         }
         for evaluation in result.get_asset_check_evaluations()
     ]
+    # The first failed step's own message, e.g. which limit to raise; the rest is in the logs.
+    errors = [event.step_failure_data.error for event in result.get_step_failure_events()]
     validated = metadata.get("validated_events", {})
     rejected = metadata.get("rejected_events", {})
     report = metadata.get("reconciliation_report", {})
@@ -149,14 +153,23 @@ def summarise(result, name: str, path: Path, settings) -> dict[str, object]:
         "checks": checks,
         "run_id": result.run_id,
         "run_succeeded": result.success,
+        "error": _first_line(errors[0].message) if errors and errors[0] else None,
         "database": str(settings.duckdb_path),
         "ok": result.success and not blocking_failed,
     }
 
 
+def _first_line(message: str) -> str:
+    """Dagster prefixes a step's error with the exception's type: keep what the user reads."""
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    return line.split(": ", 1)[1] if line.startswith("dagster.") and ": " in line else line
+
+
 def describe(summary: dict[str, object]) -> str:
     if not summary["run_succeeded"] and summary["lines"] is None:
-        return f"{summary['file']}: FAILED (run {summary['run_id']}; see `dagster` logs)"
+        reason = f": {summary['error']}" if summary.get("error") else ""
+        run = f"run {summary['run_id']}; run with --verbose for Dagster's log"
+        return f"{summary['file']}: FAILED ({run}){reason}"
     failed = [c for c in summary["checks"] if not c["passed"]]
     verdict = "ok" if summary["ok"] else "FAILED"
     lines = [

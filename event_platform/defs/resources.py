@@ -56,11 +56,27 @@ class PlatformResource(dg.ConfigurableResource):
 
 @contextmanager
 def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection with every table present."""
+    """A short-lived connection with every table present.
+
+    DuckDB's out-of-memory error becomes a failure that names the setting to raise: its own
+    message suggests `SET memory_limit`, which a user of this platform sets through the
+    environment, and the step's open transaction has been rolled back by then.
+    """
     Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
     with resource.get_connection() as con:
-        create_tables(con)
-        yield con
+        try:
+            create_tables(con)
+            yield con
+        except duckdb.OutOfMemoryException as exc:
+            limit = (resource.connection_config or {}).get("memory_limit", "DuckDB's default")
+            raise dg.Failure(
+                description=(
+                    f"DuckDB ran out of memory under its {limit} cap; what this step was "
+                    "writing was rolled back. Raise EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT and run "
+                    f"the partition again. DuckDB said: {str(exc).splitlines()[0]}"
+                ),
+                allow_retries=False,
+            ) from exc
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
