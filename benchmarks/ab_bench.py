@@ -33,7 +33,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from arguments import positive  # benchmarks/arguments.py, beside this script
+# benchmarks/arguments.py, bench_data.py and child.py, beside this script
+from arguments import add_child_run_options, positive
 from bench_data import bench_file
 from child import run_child
 from ingest_bench import matches_truth
@@ -162,10 +163,7 @@ def main() -> int:
     parser.add_argument("--baseline", help="a commit, branch or tag (e.g. HEAD~1)")
     parser.add_argument("--lines", type=positive, default=1_000_000)
     parser.add_argument("--pairs", type=positive, default=5)
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
-    parser.add_argument("--run-one", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    add_child_run_options(parser, ROOT)
     args = parser.parse_args()
     if args.run_one:
         run_one(args.file)

@@ -4,6 +4,7 @@ with a one-line message, not a traceback after minutes of setup."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def counts(text: str) -> list[int]:
@@ -28,3 +29,13 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
+
+
+def add_child_run_options(parser: argparse.ArgumentParser, root: Path) -> None:
+    """Options of a benchmark that runs each measured run as a fresh process of itself: where
+    the generated files are cached and the results go, and the hidden pair a child is started
+    with (`--run-one --file PATH`, see child.py)."""
+    parser.add_argument("--data-dir", type=Path, default=root / "bench_out" / "data")
+    parser.add_argument("--out", type=Path, default=root / "bench_out")
+    parser.add_argument("--run-one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)

@@ -1,0 +1,177 @@
+"""One file landed twice under two names: every valid line of the second copy is a duplicate.
+
+    .venv/bin/python benchmarks/duplicate_bench.py                       # 1M, 5M and 10M lines
+    .venv/bin/python benchmarks/duplicate_bench.py --sizes 1000000 --repeat 3
+
+This is the heaviest work the writer's settle across files does: it finds every line of the
+second copy stored in the first, moves all of them from `events` to `rejected_events` with their
+text read again, and reconciliation then proves each of them by the first copy's event. Until
+the settle kept to one join per statement, it ran out of DuckDB's default 256 MB cap at 5M lines
+(docs/performance.md). Each size runs in a fresh process under that default cap, so its peak
+RSS is its own.
+
+A run counts only when it is right: the first copy stores the truth's valid events with the
+truth's counts per reason, the second stores none and holds every one of its valid lines as a
+duplicate beside the same rejections, and the second copy's reconciliation passes. The command
+exits 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from arguments import (
+    add_child_run_options,
+    counts,
+    positive,
+)  # benchmarks/arguments.py, beside this script
+from bench_data import bench_file
+from child import run_child
+
+ROOT = Path(__file__).resolve().parents[1]
+# As ingest_bench's default, so both share one cached file per size.
+INVALID_RATE = 0.02
+FIGURES = ("first_ingest", "second_ingest", "second_ingest_cpu", "second_reconcile")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_one(path: Path) -> None:
+    """Both copies into one fresh warehouse, in this (fresh) process; prints a JSON object."""
+    from event_platform.ingestion import ingest_file
+    from event_platform.reconciliation import reconcile_partition
+    from event_platform.store.connection import connect
+
+    truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
+    with tempfile.TemporaryDirectory(dir=path.parent) as workdir:
+        first, second = Path(workdir) / "first.jsonl", Path(workdir) / "second.jsonl"
+        # Two names for the same bytes: the landing of one file under a second name.
+        for name in (first, second):
+            try:
+                os.link(path, name)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(path, name)
+        with connect(Path(workdir) / "warehouse.duckdb") as con:
+            started = time.perf_counter()
+            original = ingest_file(first, con, run_id="first")
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            copy = ingest_file(second, con, run_id="second")
+            second_ingest, second_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+            wall = time.perf_counter()
+            report = reconcile_partition(second, con, run_id="second")
+            second_reconcile = time.perf_counter() - wall
+    correct = (
+        original.stored == truth["valid"]
+        and original.duplicates == truth["duplicates"]
+        and original.reason_counts == truth["reason_counts"]
+        and copy.stored == 0
+        and copy.duplicates == original.stored + original.duplicates
+        and copy.rejected == original.rejected
+        and report.passed
+    )
+    print(
+        json.dumps(
+            {
+                "first_ingest": wall - started - second_ingest,
+                "second_ingest": second_ingest,
+                "second_ingest_cpu": second_cpu,
+                "second_reconcile": second_reconcile,
+                "second_duplicates": copy.duplicates,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "correct": correct,
+            }
+        )
+    )
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"One file landed twice, {report['machine']}, {report['when']}, "
+        f"{report['repeat']} run(s) per size, DuckDB cap {report['memory_limit']}",
+        "",
+        "| lines | first copy ingest s | second copy ingest s (CPU s) | second copy reconcile s "
+        "| duplicates stored | peak RSS MB | correct |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size in report["sizes"]:
+        runs = size["runs"]
+        errors = [run["error"] for run in runs if "error" in run]
+        if errors:
+            failed = f"{len(errors)} of {len(runs)} runs failed: {errors[0]}"
+            lines.append(f"| {size['lines']:,} | {failed} ||||||")
+            continue
+        median = {figure: statistics.median(run[figure] for run in runs) for figure in FIGURES}
+        lines.append(
+            f"| {size['lines']:,} | {median['first_ingest']:.2f} | "
+            f"{median['second_ingest']:.2f} ({median['second_ingest_cpu']:.2f}) | "
+            f"{median['second_reconcile']:.2f} | {runs[0]['second_duplicates']:,} | "
+            f"{max(run['peak_rss_mb'] for run in runs):.0f} | "
+            f"{all(run['correct'] for run in runs)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=counts, default=[1_000_000, 5_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=positive, default=1)
+    add_child_run_options(parser, ROOT)
+    args = parser.parse_args()
+    if args.run_one:
+        try:
+            run_one(args.file)
+        except Exception as exc:  # reported in the table: DuckDB's last line is only a link
+            print(json.dumps({"error": [f"{type(exc).__name__}: {str(exc).splitlines()[0]}"]}))
+        return 0
+    if not args.sizes or 0 in args.sizes:
+        parser.error("--sizes needs at least one size, each of at least 1 line")
+
+    from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
+
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    sizes = []
+    for lines in args.sizes:
+        path, _ = bench_file(lines, INVALID_RATE, args.data_dir)
+        runs = []
+        for attempt in range(args.repeat):
+            print(f"{lines:,} lines, run {attempt + 1}/{args.repeat} ...", file=sys.stderr)
+            runs.append(run_child(__file__, "--run-one", "--file", str(path)))
+        sizes.append({"lines": lines, "runs": runs})
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "repeat": args.repeat,
+        "memory_limit": DEFAULT_DUCKDB_MEMORY_LIMIT,
+        "sizes": sizes,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "duplicates.json").write_text(json.dumps(report, indent=1))
+    (args.out / "duplicates.md").write_text(markdown(report))
+    print(markdown(report))
+    runs = [run for size in sizes for run in size["runs"]]
+    failed = [run for run in runs if "error" in run]
+    if failed:
+        print(f"{len(failed)} run(s) failed: {failed[0]['error']}", file=sys.stderr)
+        return 1
+    if not all(run["correct"] for run in runs):
+        print("a run did not match the truth file", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
