@@ -8,9 +8,12 @@ stored) and the uniqueness check all ask this, in two steps:
 - **Decide** on the full hash, in the nominated files only: a key is a probe, and two events
   are the same only when their whole sha256 is.
 
-Each step is one statement with one join. DuckDB spills a lone join's build side when it
-outgrows the memory cap; a statement that held several joins and a DISTINCT over the same
-rows ran out of memory on a file of nothing but duplicates (docs/performance.md).
+The writer and reconciliation run each step as a statement of its own, holding one join: DuckDB
+spills a lone join's build side when it outgrows the memory cap, where a statement that held
+several joins and a DISTINCT over the same rows ran out of memory on a file of nothing but
+duplicates (docs/performance.md). The uniqueness check decides within a GROUP BY, which DuckDB
+spills as well (a 10M-line partition passes it under the default cap); it reads other files
+only where their keys match this partition's: in a sound store, only on a 64-bit collision.
 """
 
 from __future__ import annotations
