@@ -23,7 +23,6 @@ import io
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,25 +34,18 @@ from pathlib import Path
 
 # benchmarks/arguments.py, bench_data.py and child.py, beside this script
 from arguments import add_child_run_options, positive
-from bench_data import bench_file
-from child import run_child
+from bench_data import DEFAULT_INVALID_RATE, bench_file
+from child import cpu_seconds, run_child
 from ingest_bench import matches_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "event_platform"
-# As ingest_bench's default, so both share one cached file per size.
-INVALID_RATE = 0.02
 # Per run: the two phases in wall and CPU seconds, and the whole in wall seconds.
 FIGURES = ("ingest_wall", "ingest_cpu", "reconcile_wall", "reconcile_cpu", "total_wall")
 
 
 class UsageError(Exception):
     """A bad argument found after parsing (an unknown commit): one line, exit 2."""
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run_one(path: Path) -> None:
@@ -178,7 +170,7 @@ def main() -> int:
         except UsageError as error:
             parser.error(str(error))
         args.data_dir.mkdir(parents=True, exist_ok=True)
-        path, _ = bench_file(args.lines, INVALID_RATE, args.data_dir)
+        path, _ = bench_file(args.lines, DEFAULT_INVALID_RATE, args.data_dir)
         code = {"baseline": Path(exported), "candidate": ROOT}
         for pair in range(args.pairs):
             # Alternate which side goes first, so a drift within a pair hits both equally.

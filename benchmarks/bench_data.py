@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The share of invalid lines every benchmark generates unless told otherwise, so that they all
+# measure one cached file per size.
+DEFAULT_INVALID_RATE = 0.02
+
 
 def bench_file_path(lines: int, invalid_rate: float, folder: Path) -> Path:
     """Where the file of `lines` lines, `invalid_rate` of them invalid, is cached."""

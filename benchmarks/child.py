@@ -4,6 +4,7 @@ imports are its own; it prints one JSON object as its last line."""
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -24,3 +25,9 @@ def run_child(script: str, *args: str, env: dict[str, str] | None = None) -> dic
     if completed.returncode != 0:
         return {"error": completed.stderr.strip().splitlines()[-1:]}
     return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def cpu_seconds() -> float:
+    """CPU seconds this process has used, user and system, all threads included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arguments import counts, positive  # benchmarks/arguments.py, beside this script
-from bench_data import bench_file
+from bench_data import DEFAULT_INVALID_RATE, bench_file
 from child import run_child
 
 if TYPE_CHECKING:  # each contender imports what it runs in its own process
@@ -340,7 +340,7 @@ def markdown(report: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=positive, default=5_000_000)
-    parser.add_argument("--invalid-rate", type=float, default=0.02)
+    parser.add_argument("--invalid-rate", type=float, default=DEFAULT_INVALID_RATE)
     parser.add_argument("--repeat", type=positive, default=3)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--memory-sizes", type=counts, default="1000000,5000000,10000000")

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from bench_data import bench_file  # benchmarks/bench_data.py, beside this script
+from bench_data import (  # benchmarks/bench_data.py, beside this script
+    DEFAULT_INVALID_RATE,
+    bench_file,
+)
 from pandera.errors import SchemaErrors
 
 ROOT = Path(__file__).resolve().parents[1]
-# As ingest_bench's default, so both profile the same cached file.
-INVALID_RATE = 0.02
 sys.path.insert(0, str(ROOT))
 
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
@@ -100,7 +101,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    path, _ = bench_file(args.lines, INVALID_RATE, args.data_dir)
+    path, _ = bench_file(args.lines, DEFAULT_INVALID_RATE, args.data_dir)
 
     chunks = list(read_line_chunks(path))
     validator = Validator(EVENTS_CONTRACT, ALLOWED)
