@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from event_platform import ingestion
 from event_platform.contract import EVENTS_CONTRACT
 from event_platform.generator import generate_file
 from event_platform.ingestion import ingest_file
@@ -38,7 +39,7 @@ def counts(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[int, int, 
     return row
 
 
-def _never_reread(late: pl.Series):
+def _never_reread(late):
     raise AssertionError("no line should need its text read again")
 
 
@@ -135,6 +136,42 @@ def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(
     assert keys.fetchall() == [(60,)]
     report = reconcile_partition(second, con, run_id="check", chunk_bytes=1_000)
     assert report.passed, report
+
+
+def test_duplicates_of_other_files_are_moved_one_range_of_lines_at_a_time(
+    tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each range's line numbers are fetched, and its rows deleted, only when the re-read of
+    the file reaches it: holding every late line number of a large file at once would grow
+    memory with the file (78 MB at 10M lines)."""
+    monkeypatch.setattr(writer, "DELETE_BATCH_LINES", 10)
+    lines = [event_line(i) for i in range(30)]
+    ingest_file(write_lines(tmp_path / "a.jsonl", lines), con, run_id="a")
+    second = write_lines(tmp_path / "b.jsonl", lines)
+    asked: list[tuple[list[int], int]] = []
+    read_again = ingestion.lines_again
+
+    def watched(path: Path, wanted, sha256: str, chunk_bytes: int):
+        def batches():
+            for batch in wanted:
+                [(still_stored,)] = con.execute(
+                    "SELECT count(*) FROM events WHERE source_file = 'b.jsonl'"
+                ).fetchall()
+                asked.append((batch.to_list(), still_stored))
+                yield batch
+
+        return read_again(path, batches(), sha256, chunk_bytes)
+
+    monkeypatch.setattr(ingestion, "lines_again", watched)
+    result = ingest_file(second, con, run_id="b", chunk_bytes=500)
+
+    assert (result.stored, result.duplicates) == (0, 30)
+    assert asked == [
+        (list(range(1, 11)), 20),
+        (list(range(11, 21)), 10),
+        (list(range(21, 31)), 0),
+    ]
+    assert counts(con, "b.jsonl") == (0, 0, 30)
 
 
 def test_a_line_repeating_an_earlier_chunk_is_a_duplicate(tmp_path: Path, con) -> None:

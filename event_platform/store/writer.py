@@ -61,7 +61,11 @@ WHERE ingested_at = $now AND source_file = $source_file AND line_number BETWEEN 
   AND line_number IN (SELECT line_number FROM late_lines WHERE line_number BETWEEN $low AND $high)
 """
 DELETE_BATCH_LINES = 1_000_000
-_LATE_IN_ORDER = "SELECT line_number FROM late_lines ORDER BY line_number"
+_LATE_EXTENT = "SELECT count(*), min(line_number), max(line_number) FROM late_lines"
+_LATE_IN_RANGE = (
+    "SELECT line_number FROM late_lines WHERE line_number BETWEEN $low AND $high "
+    "ORDER BY line_number"
+)
 
 # A valid line that is a duplicate keeps its text in `rejected_events`; `{rows}` holds
 # `line_number` and `line`. Used per chunk, and for the lines found after the last chunk.
@@ -71,8 +75,9 @@ SELECT $source_file, line_number, line, [$reason], $now, $run_id
 FROM {rows}
 """
 
-# Reads the listed lines' text again: yields frames of `line_number` and `line`.
-Reread = Callable[[pl.Series], Iterator[pl.DataFrame]]
+# Reads lines' text again: given their numbers in ascending batches (`lines.lines_again`), yields
+# frames of `line_number` and `line`.
+Reread = Callable[[Iterator[pl.Series]], Iterator[pl.DataFrame]]
 
 
 @dataclass
@@ -199,12 +204,14 @@ class PartitionWriter:
         """Move lines that duplicate another file's stored events to `rejected_events`, then
         publish the keys of this file's stored events."""
         others = files_sharing_keys(self.con, self.params["source_file"], "file_keys")
-        late = self._remove_late_duplicates(others) if others else None
-        if late is not None and not late.is_empty():
-            self._move_to_duplicates(late)
-            published = "SELECT hash_key FROM file_keys ANTI JOIN late_lines USING (line_number)"
-        else:
-            published = "SELECT hash_key FROM file_keys"
+        published = "SELECT hash_key FROM file_keys"
+        if others:
+            where = {"source_file": self.params["source_file"], "now": self.params["now"]}
+            self.con.execute(_LATE_LINES, where | {"others": others})
+            [(late, first, last)] = self.con.execute(_LATE_EXTENT).fetchall()
+            if late:
+                self._move_late_duplicates(late, first, last)
+                published += " ANTI JOIN late_lines USING (line_number)"
         self.con.execute(
             f"INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM ({published})",
             {"source_file": self.params["source_file"]},
@@ -212,36 +219,44 @@ class PartitionWriter:
         for table in ("already_stored", "late_lines", "file_keys"):
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def _remove_late_duplicates(self, others: list[str]) -> pl.Series:
-        """Remove from this file's events every line whose event one of `others` stores;
-        return their line numbers, in order."""
-        where = {"source_file": self.params["source_file"], "now": self.params["now"]}
-        self.con.execute(_LATE_LINES, where | {"others": others})
-        late = self.con.sql(_LATE_IN_ORDER).pl().to_series()
-        moved = 0
-        if not late.is_empty():
-            for low in range(late[0], late[-1] + 1, DELETE_BATCH_LINES):
-                batch = {"low": low, "high": low + DELETE_BATCH_LINES - 1}
-                [(removed,)] = self.con.execute(_DELETE_LATE, where | batch).fetchall()
-                moved += removed
-        if moved != len(late):
-            # Never commit a half-moved line: the transaction rolls back.
-            raise RuntimeError(
-                f"{len(late)} lines duplicate other files, but {moved} stored rows were removed"
-            )
-        return late
+    def _move_late_duplicates(self, late: int, first: int, last: int) -> None:
+        """Move the `late` lines (numbered `first` to `last`) from `events` to
+        `rejected_events` as duplicates, with their text read from the file again.
 
-    def _move_to_duplicates(self, late: pl.Series) -> None:
-        """Keep the removed lines in `rejected_events` as duplicates, their text read again."""
+        One range of line numbers at a time: the range's numbers are fetched and its rows
+        deleted only when the re-read reaches it, so memory holds one range, whatever the
+        file's size.
+        """
+        where = {"source_file": self.params["source_file"], "now": self.params["now"]}
+        removed = 0
+
+        def ranges() -> Iterator[pl.Series]:
+            nonlocal removed
+            for low in range(first, last + 1, DELETE_BATCH_LINES):
+                batch = {"low": low, "high": low + DELETE_BATCH_LINES - 1}
+                numbers = self.con.sql(_LATE_IN_RANGE, params=batch).pl().to_series()
+                [(deleted,)] = self.con.execute(_DELETE_LATE, where | batch).fetchall()
+                if deleted != len(numbers):
+                    # Never commit a half-moved line: the transaction rolls back.
+                    raise RuntimeError(
+                        f"{len(numbers)} lines from {low} duplicate other files, "
+                        f"but {deleted} stored rows were removed"
+                    )
+                removed += deleted
+                yield numbers
+
         kept = 0
-        for texts in self.reread(late):
+        for texts in self.reread(ranges()):
             late_texts = arrow_view(texts)  # noqa: F841 - read by the SQL below
             kept += len(texts)
             self.con.execute(
                 _INSERT_DUPLICATES.format(rows="late_texts"),
                 {**self.params, "reason": DUPLICATE_REASON},
             )
-        if kept != len(late):
-            raise RuntimeError(f"{len(late)} lines duplicate other files, but {kept} were re-read")
-        self.counts.stored -= len(late)
-        self.counts.duplicates += len(late)
+        if not removed == kept == late:
+            raise RuntimeError(
+                f"{late} lines duplicate other files, but {removed} stored rows were removed "
+                f"and {kept} lines re-read"
+            )
+        self.counts.stored -= late
+        self.counts.duplicates += late
