@@ -61,10 +61,12 @@ def ingest_file(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Replace the partition `source_file` (default: the file name) with this file's lines.
 
-    `progress(lines_done, bytes_done)` is called after each chunk so long runs can report.
+    `progress(lines_done, bytes_done)` is called after each chunk so long runs can report;
+    `log` is told about the work after the last chunk (moving duplicates of other files).
     Chunks are validated `workers` at a time and written in file order as they come.
     """
     source_file = source_file or path.name
@@ -93,6 +95,7 @@ def ingest_file(
             datetime.now(UTC),
             # Called after the last chunk, when `digest` holds the whole file's sha256.
             reread=lambda late: lines_again(path, late, digest.sha256, chunk_bytes),
+            log=log,
         ) as writer,
     ):
         for hashed in chunks:

@@ -96,6 +96,20 @@ def test_the_blocking_check_fails_when_the_store_is_tampered_with(settings, inst
     assert report["missing_rows"] == 1
 
 
+def test_the_long_steps_say_what_they_are_doing(settings, instance) -> None:
+    """Reconciling a 10M-line file, or moving a whole file of duplicates after its last chunk,
+    takes tens of seconds: the run's log shows it."""
+    lines = [event_line(i) for i in range(50)]
+    write_lines(settings.landing_dir / "a.jsonl", lines)
+    write_lines(settings.landing_dir / "b.jsonl", lines)
+    run(settings, instance, "a.jsonl", assets=LINEAGE)
+    result = run(settings, instance, "b.jsonl", assets=LINEAGE)
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    moving = "b.jsonl: 50 stored lines duplicate events of 1 other file(s); moving them"
+    assert any(message.startswith(moving) for message in messages), messages
+    assert "b.jsonl: 50 lines reconciled, 0 MB" in messages
+
+
 def test_a_missing_file_fails_the_run_with_a_clear_message(settings, instance) -> None:
     result = run(settings, instance, "gone.jsonl", raise_on_error=False)
     assert not result.success

@@ -36,6 +36,17 @@ def test_a_faithful_store_passes(stored) -> None:
     assert con.execute("SELECT passed FROM reconciliation_reports").fetchall() == [(True,)]
 
 
+def test_progress_is_reported_after_every_chunk(stored) -> None:
+    path, con = stored
+    calls: list[tuple[int, int]] = []
+    report = reconcile_partition(
+        path, con, run_id="check", chunk_bytes=512, progress=lambda *done: calls.append(done)
+    )
+    assert report.passed and len(calls) > 1
+    lines = [line for line, _ in calls]
+    assert lines == sorted(set(lines)) and calls[-1] == (11, path.stat().st_size)
+
+
 def test_a_deleted_row_is_missing(stored) -> None:
     path, con = stored
     con.execute("DELETE FROM events WHERE line_number = 4")

@@ -146,7 +146,9 @@ def test_duplicates_of_other_files_are_moved_one_range_of_lines_at_a_time(
     memory with the file (78 MB at 10M lines)."""
     monkeypatch.setattr(writer, "DELETE_BATCH_LINES", 10)
     lines = [event_line(i) for i in range(30)]
-    ingest_file(write_lines(tmp_path / "a.jsonl", lines), con, run_id="a")
+    told: list[str] = []
+    ingest_file(write_lines(tmp_path / "a.jsonl", lines), con, run_id="a", log=told.append)
+    assert told == []  # nothing to move, nothing said
     second = write_lines(tmp_path / "b.jsonl", lines)
     asked: list[tuple[list[int], int]] = []
     read_again = ingestion.lines_again
@@ -163,9 +165,13 @@ def test_duplicates_of_other_files_are_moved_one_range_of_lines_at_a_time(
         return read_again(path, batches(), sha256, chunk_bytes)
 
     monkeypatch.setattr(ingestion, "lines_again", watched)
-    result = ingest_file(second, con, run_id="b", chunk_bytes=500)
+    result = ingest_file(second, con, run_id="b", chunk_bytes=500, log=told.append)
 
     assert (result.stored, result.duplicates) == (0, 30)
+    assert told == [
+        "b.jsonl: 30 stored lines duplicate events of 1 other file(s); moving them"
+        " to rejected_events"
+    ]
     assert asked == [
         (list(range(1, 11)), 20),
         (list(range(11, 21)), 10),

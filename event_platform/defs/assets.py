@@ -85,6 +85,7 @@ def validated_and_rejected_events(
             allowed_event_types=platform.event_types,
             chunk_bytes=platform.chunk_bytes,
             progress=progress,
+            log=context.log.info,
         )
     context.log.info(
         f"{result.source_file}: {result.lines:,} lines -> {result.stored:,} stored, "
@@ -134,6 +135,12 @@ def reconciliation_report(
 ):
     path = platform.landed_file(context.partition_key)
     started = time.perf_counter()
+
+    def progress(lines: int, bytes_read: int) -> None:
+        context.log.info(
+            f"{context.partition_key}: {lines:,} lines reconciled, {bytes_read / 1e6:,.0f} MB"
+        )
+
     with warehouse(duckdb) as con:
         report = reconcile_partition(
             path,
@@ -142,6 +149,7 @@ def reconciliation_report(
             source_file=context.partition_key,
             allowed_event_types=platform.event_types,
             chunk_bytes=platform.chunk_bytes,
+            progress=progress,
         )
         record_report(con, report)
     row = report.row()

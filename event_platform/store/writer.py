@@ -100,6 +100,7 @@ class PartitionWriter:
         now: datetime,
         *,
         reread: Reread,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.con = con
         self.contract = contract
@@ -110,6 +111,9 @@ class PartitionWriter:
         self.params = {"source_file": source_file, "run_id": run_id, "now": now}
         self.counts = WriteCounts()
         self.reread = reread
+        # Told when the settle after the last chunk has lines to move: for a file of nothing but
+        # duplicates that takes as long as the first pass, with no chunk progress to show.
+        self.log = log
         self._stored_columns = [f.name for f in contract.scalar_fields]
 
     def __enter__(self) -> PartitionWriter:
@@ -210,6 +214,11 @@ class PartitionWriter:
             self.con.execute(_LATE_LINES, where | {"others": others})
             [(late, first, last)] = self.con.execute(_LATE_EXTENT).fetchall()
             if late:
+                if self.log:
+                    self.log(
+                        f"{self.params['source_file']}: {late:,} stored lines duplicate events of "
+                        f"{len(others):,} other file(s); moving them to rejected_events"
+                    )
                 self._move_late_duplicates(late, first, last)
                 published += " ANTI JOIN late_lines USING (line_number)"
         self.con.execute(
