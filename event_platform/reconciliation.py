@@ -142,9 +142,19 @@ WHERE NOT EXISTS (
 )
 """
 _UNPROVEN_KEYS = f"(SELECT {hash_key_sql('event_hash')} AS hash_key FROM reconcile_unproven)"
-_PROVEN_ELSEWHERE = f"DELETE FROM reconcile_unproven WHERE event_hash IN ({STORED_IN_OTHERS})"
+# Those that another file proves, as a table of their own. A DELETE of them from
+# `reconcile_unproven` ran out of memory under the 256 MB cap at 20M lines of duplicates,
+# where this semi join, the writer's shape, spills (docs/performance.md).
+_PROVEN_ELSEWHERE = f"""
+CREATE OR REPLACE TEMP TABLE reconcile_proven AS
+SELECT line_number FROM reconcile_unproven WHERE event_hash IN ({STORED_IN_OTHERS})
+"""
+_COUNT = "SELECT count(*) FROM {table}"
+# Only a store that fails reads this; sorting every unproven line into one list could itself
+# outgrow the cap when a whole file's duplicates are unproven.
+_SAMPLE = "SELECT line_number FROM {table} ORDER BY line_number LIMIT {sample}"
 _STILL_UNPROVEN = (
-    "SELECT count(*), list(line_number ORDER BY line_number)[1:{sample}] FROM reconcile_unproven"
+    "(SELECT line_number FROM reconcile_unproven ANTI JOIN reconcile_proven USING (line_number))"
 )
 
 # Rows whose line number no line of the file has, and how many rows sit in each place.
@@ -277,11 +287,22 @@ def _unproven_duplicates(
     another file has stored, and a sample of them. Run inside the reconciling transaction."""
     here = {name: partition[name] for name in ("source_file", "events_from", "events_to")}
     con.execute(_UNPROVEN_HERE, here)
+    [(unproven,)] = con.execute(_COUNT.format(table="reconcile_unproven")).fetchall()
+    if not unproven:
+        return 0, []
+    still = "reconcile_unproven"
     others = files_sharing_keys(con, str(partition["source_file"]), _UNPROVEN_KEYS)
     if others:
         con.execute(_PROVEN_ELSEWHERE, {"others": others})
-    [(count, lines)] = con.execute(_STILL_UNPROVEN.format(sample=SAMPLE_SIZE)).fetchall()
-    return count, list(lines or [])
+        # The proven lines are some of the unproven ones, so the difference of the counts is
+        # what is left, and a sound store needs no second join to say so.
+        [(proven,)] = con.execute(_COUNT.format(table="reconcile_proven")).fetchall()
+        unproven -= proven
+        still = _STILL_UNPROVEN
+    if not unproven:
+        return 0, []
+    rows = con.execute(_SAMPLE.format(table=still, sample=SAMPLE_SIZE)).fetchall()
+    return unproven, [line for (line,) in rows]
 
 
 def record_report(con: duckdb.DuckDBPyConnection, report: ReconciliationReport) -> None:

@@ -152,6 +152,23 @@ def test_a_duplicate_of_another_file_holds_while_that_file_holds_its_event(
         assert orphaned.missing_rows == 1 and orphaned.samples["missing"] == [1]
 
 
+def test_of_two_duplicates_of_another_file_only_the_orphaned_one_is_missing(
+    tmp_path: Path,
+) -> None:
+    """The other file still proves one of them: the count and the sample name only the other."""
+    first = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2), event_line(3)])
+    second = write_lines(tmp_path / "b.jsonl", [event_line(2), event_line(3), event_line(4)])
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(first, con, run_id="r")
+        ingest_file(second, con, run_id="r")
+        assert reconcile(second, con).duplicates == 2
+        write_lines(first, [event_line(1), event_line(2)])
+        ingest_file(first, con, run_id="r2")
+        orphaned = reconcile(second, con)
+        assert (orphaned.missing_rows, orphaned.unexpected_rows) == (1, 0)
+        assert orphaned.samples["missing"] == [2]
+
+
 def test_a_lost_rejection_is_missing(stored) -> None:
     path, con = stored
     con.execute("DELETE FROM rejected_events WHERE line_number = 10")
