@@ -109,6 +109,8 @@ class PartitionWriter:
         if now.tzinfo is not None:
             now = now.astimezone(UTC).replace(tzinfo=None)
         self.params = {"source_file": source_file, "run_id": run_id, "now": now}
+        # What picks out this run's rows of `events` (DuckDB refuses unused named parameters).
+        self._this_run = {"source_file": source_file, "now": now}
         self.counts = WriteCounts()
         self.reread = reread
         # Told when the settle after the last chunk has lines to move: for a file of nothing but
@@ -172,7 +174,7 @@ class PartitionWriter:
                 FROM main.events e SEMI JOIN valid_chunk v ON e.event_hash = v.event_hash
                 WHERE e.ingested_at = $now AND e.source_file = $source_file
                 """,
-                {"source_file": self.params["source_file"], "now": self.params["now"]},
+                self._this_run,
             )
         else:
             self.con.execute("CREATE OR REPLACE TEMP TABLE already_stored (event_hash VARCHAR)")
@@ -210,8 +212,7 @@ class PartitionWriter:
         others = files_sharing_keys(self.con, self.params["source_file"], "file_keys")
         published = "SELECT hash_key FROM file_keys"
         if others:
-            where = {"source_file": self.params["source_file"], "now": self.params["now"]}
-            self.con.execute(_LATE_LINES, where | {"others": others})
+            self.con.execute(_LATE_LINES, self._this_run | {"others": others})
             [(late, first, last)] = self.con.execute(_LATE_EXTENT).fetchall()
             if late:
                 if self.log:
@@ -236,7 +237,6 @@ class PartitionWriter:
         deleted only when the re-read reaches it, so memory holds one range, whatever the
         file's size.
         """
-        where = {"source_file": self.params["source_file"], "now": self.params["now"]}
         removed = 0
 
         def ranges() -> Iterator[pl.Series]:
@@ -244,7 +244,7 @@ class PartitionWriter:
             for low in range(first, last + 1, DELETE_BATCH_LINES):
                 batch = {"low": low, "high": low + DELETE_BATCH_LINES - 1}
                 numbers = self.con.sql(_LATE_IN_RANGE, params=batch).pl().to_series()
-                [(deleted,)] = self.con.execute(_DELETE_LATE, where | batch).fetchall()
+                [(deleted,)] = self.con.execute(_DELETE_LATE, self._this_run | batch).fetchall()
                 if deleted != len(numbers):
                     # Never commit a half-moved line: the transaction rolls back.
                     raise RuntimeError(
