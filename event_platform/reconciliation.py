@@ -157,22 +157,29 @@ _STILL_UNPROVEN = (
     "(SELECT line_number FROM reconcile_unproven ANTI JOIN reconcile_proven USING (line_number))"
 )
 
+# Every row of the partition, with the place it sits in.
+_PARTITION_ROWS = """
+SELECT line_number, 'event' AS place FROM main.events
+WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
+UNION ALL
+SELECT line_number, CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END
+FROM main.rejected_events
+WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_to
+"""
+_OUTSIDE = "(line_number < 1 OR line_number > $lines)"
 # Rows whose line number no line of the file has, and how many rows sit in each place.
-_OUT_OF_RANGE = """
-SELECT count(*) FILTER (WHERE line_number < 1 OR line_number > $lines),
-       list(line_number ORDER BY line_number)
-           FILTER (WHERE line_number < 1 OR line_number > $lines)[1:{sample}],
+_OUT_OF_RANGE = f"""
+SELECT count(*) FILTER (WHERE {_OUTSIDE}),
        count(*) FILTER (WHERE place = 'event'),
        count(*) FILTER (WHERE place = 'rejected'),
        count(*) FILTER (WHERE place = 'duplicate')
-FROM (
-    SELECT line_number, 'event' AS place FROM main.events
-    WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
-    UNION ALL
-    SELECT line_number, CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END
-    FROM main.rejected_events
-    WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_to
-)
+FROM ({_PARTITION_ROWS})
+"""
+# Read only when some exist, with a LIMIT, as `_SAMPLE`: a store whose line numbers are all
+# shifted has a whole file of them.
+_OUT_OF_RANGE_SAMPLE = f"""
+SELECT line_number FROM ({_PARTITION_ROWS}) WHERE {_OUTSIDE}
+ORDER BY line_number LIMIT {{sample}}
 """
 
 
@@ -250,14 +257,21 @@ def reconcile_partition(
         samples["missing"] = sorted(samples["missing"] + unproven_sample)[:SAMPLE_SIZE]
         # fetchall, not fetchone: duckdb 2.0 keeps a half-read result open, and the caller's
         # next `register` on this connection would be refused.
-        [(outside, outside_sample, stored, rejected, duplicates)] = con.execute(
-            _OUT_OF_RANGE.format(sample=SAMPLE_SIZE), {**partition, "lines": digest.lines}
+        whole_file = {**partition, "lines": digest.lines}
+        [(outside, stored, rejected, duplicates)] = con.execute(
+            _OUT_OF_RANGE, whole_file
         ).fetchall()
+        outside_sample = (
+            con.execute(_OUT_OF_RANGE_SAMPLE.format(sample=SAMPLE_SIZE), whole_file).fetchall()
+            if outside
+            else []
+        )
     finally:
         # Nothing was written but the temp tables, which the rollback drops.
         con.execute("ROLLBACK")
     found["unexpected"] += outside
-    samples["unexpected"] = (samples["unexpected"] + list(outside_sample or []))[:SAMPLE_SIZE]
+    outside_lines = [line for (line,) in outside_sample]
+    samples["unexpected"] = sorted(samples["unexpected"] + outside_lines)[:SAMPLE_SIZE]
     balanced = digest.lines == stored + rejected + duplicates
     return ReconciliationReport(
         source_file=source_file,

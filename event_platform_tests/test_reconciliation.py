@@ -111,6 +111,29 @@ def test_an_extra_row_is_unexpected(stored) -> None:
     assert report.samples["unexpected"] == [1, 99]
 
 
+def test_rows_outside_the_file_are_sampled_lowest_first(stored) -> None:
+    # Twelve rows whose line numbers the 11-line file does not have, in both tables: every one
+    # counts, and the sample holds the ten lowest, in order, whichever table they sit in.
+    path, con = stored
+    con.execute(
+        "INSERT INTO events SELECT * REPLACE (line_number + 100 AS line_number) FROM events "
+        "WHERE line_number <= 6"
+    )
+    con.execute(
+        "INSERT INTO rejected_events SELECT * REPLACE (-line_number AS line_number) "
+        "FROM rejected_events"
+    )
+    con.execute(
+        "INSERT INTO rejected_events SELECT * REPLACE (line_number + 200 AS line_number) "
+        "FROM rejected_events WHERE line_number > 0"
+    )
+    outside = [-11, -10, -9, 101, 102, 103, 104, 105, 106, 209, 210, 211]
+    report = reconcile(path, con)
+    assert not report.passed
+    assert report.unexpected_rows == len(outside)
+    assert report.samples["unexpected"] == outside[:10]
+
+
 def test_an_event_passed_off_as_a_duplicate_is_missing(stored) -> None:
     # Line 5 has no twin: moved to rejected_events as a duplicate, its event is stored nowhere.
     path, con = stored
