@@ -116,7 +116,7 @@ def test_the_long_steps_say_what_they_are_doing(settings, instance) -> None:
     run(settings, instance, "a.jsonl", assets=LINEAGE)
     result = run(settings, instance, "b.jsonl", assets=LINEAGE)
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    moving = "b.jsonl: 50 stored lines duplicate events of 1 other file(s); moving them"
+    moving = "b.jsonl: 50 stored lines repeat an earlier line of the file or an event of 1 other"
     assert any(message.startswith(moving) for message in messages), messages
     assert "b.jsonl: 50 lines reconciled, 0 MB" in messages
 

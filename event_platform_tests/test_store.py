@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from event_platform import ingestion
+from event_platform import hashing, ingestion
 from event_platform.contract import EVENTS_CONTRACT
 from event_platform.generator import generate_file
 from event_platform.ingestion import ingest_file
@@ -169,8 +169,8 @@ def test_duplicates_of_other_files_are_moved_one_range_of_lines_at_a_time(
 
     assert (result.stored, result.duplicates) == (0, 30)
     assert told == [
-        "b.jsonl: 30 stored lines duplicate events of 1 other file(s); moving them"
-        " to rejected_events"
+        "b.jsonl: 30 stored lines repeat an earlier line of the file or an event of 1 other"
+        " file(s); moving them to rejected_events"
     ]
     assert asked == [
         (list(range(1, 11)), 20),
@@ -189,6 +189,51 @@ def test_a_line_repeating_an_earlier_chunk_is_a_duplicate(tmp_path: Path, con) -
     assert con.execute(
         "SELECT line_number FROM rejected_events WHERE source_file = 'b.jsonl'"
     ).fetchall() == [(62,)]
+
+
+def test_a_file_that_repeats_itself_is_settled_after_the_last_chunk_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """The same lines twice in one file: the second copy repeats earlier chunks line by line.
+    They are found once the file has gone past, not by probing the file's keys chunk by chunk
+    (a cost that grew with the file), and moved with their own text, under a 32 MB cap."""
+    half = tmp_path / "half.jsonl"
+    truth = generate_file(half, 50_000, seed=5)
+    path = tmp_path / "twice.jsonl"
+    path.write_bytes(half.read_bytes() * 2)
+    told: list[str] = []
+    with connect(tmp_path / "w.duckdb", memory_limit="32MB") as con:
+        result = ingest_file(path, con, run_id="t", chunk_bytes=1_000_000, log=told.append)
+        assert (result.stored, result.duplicates) == (truth.valid, truth.valid)
+        assert counts(con, "twice.jsonl") == (truth.valid, 2 * truth.invalid, truth.valid)
+        [(first_copy,)] = con.execute(
+            "SELECT count(*) FROM events WHERE line_number > $n", {"n": truth.lines}
+        ).fetchall()
+        assert first_copy == 0
+        [(keys,)] = con.execute("SELECT count(*) FROM event_hash_keys").fetchall()
+        assert keys == truth.valid
+    # Reconciliation's classifying query needs more than 32 MB for a 16 MB chunk: the cap this
+    # test holds is the writer's.
+    with connect(tmp_path / "w.duckdb") as con:
+        report = reconcile_partition(path, con, run_id="check")
+    assert report.passed, report
+    assert told == [
+        f"twice.jsonl: {truth.valid:,} stored lines repeat an earlier line of the file or an "
+        "event of 0 other file(s); moving them to rejected_events"
+    ]
+
+
+def test_a_shared_key_within_a_file_only_nominates(tmp_path: Path, con, monkeypatch) -> None:
+    """Every line given the same 64-bit key: only the full hashes make a duplicate."""
+    monkeypatch.setattr(hashing, "HASH_KEY", pl.lit(7, dtype=pl.UInt64))
+    lines = [event_line(i) for i in range(40)] + [event_line(3), event_line(39)]
+    path = write_lines(tmp_path / "k.jsonl", lines)
+    result = ingest_file(path, con, run_id="k", chunk_bytes=500)
+    assert (result.stored, result.duplicates) == (40, 2)
+    late = con.execute(
+        "SELECT line_number FROM rejected_events WHERE source_file = 'k.jsonl' ORDER BY 1"
+    ).fetchall()
+    assert late == [(41,), (42,)]
 
 
 def test_ingestion_times_are_utc_whatever_the_session_time_zone(tmp_path: Path, con) -> None:

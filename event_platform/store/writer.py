@@ -5,19 +5,23 @@ The writer opens a transaction, deletes the partition's rows from `events` and
 commits at the end: a crash or a failed run rolls back to the previous state of the partition,
 and a re-run replaces rather than doubles it.
 
-Duplicates are decided inside the same transaction, in two steps, so that the cost of the
-search does not grow with the warehouse once per chunk:
-- **Within the file**, per chunk: a line is a duplicate when an earlier line of the file has
-  its hash. Each chunk probes `file_keys`, a temporary table of this file's 64-bit keys so far,
-  so the probe costs the size of the file, not of the warehouse.
-- **Against other files**, once, when the file has gone past: the files that share a 64-bit
-  key with this file's lines are found through `event_hash_keys` (a key per stored event), and
-  this file's stored lines whose full hash one of them stores are moved from `events` to
-  `rejected_events`, with their raw text read from the file again (`reread`). No statement
-  holds more than one join, so a file of nothing but duplicates stays within DuckDB's memory
-  cap (`store/other_files.py`).
-  Probing every chunk against the whole warehouse cost 19 ms per chunk at 5M stored events and
-  0.55 s at 200M, 50 times over for a 5M-line file (docs/performance.md).
+Duplicates are decided inside the same transaction. Within a chunk, a line is a duplicate when
+an earlier line of the chunk has its hash (`first_in_chunk`), and it is written to
+`rejected_events` at once. Everything else is settled once, after the last chunk, so that no
+chunk's work grows with what came before it:
+- **Within the file**: lines whose hash an earlier chunk's line has. `file_keys`, a temporary
+  table of the 64-bit key of every stored line, is grouped once to nominate repeated keys, and
+  the full hashes decide. Probing `file_keys` chunk by chunk instead scanned the file's keys so
+  far, a cost that grew with the file: at 50M lines a chunk's probe took 0.7 CPU-s, and the
+  file ran at 106k lines/s against 257k at 20M (docs/performance.md). When earlier lines
+  matched, it also scanned every hash of this run stored so far.
+- **Against other files**: the files that share a 64-bit key with this file's lines are found
+  through `event_hash_keys` (a key per stored event), and this file's stored lines whose full
+  hash one of them stores are found. Probing every chunk against the whole warehouse cost
+  19 ms per chunk at 5M stored events and 0.55 s at 200M, 50 times over for a 5M-line file.
+Both kinds of late lines are moved from `events` to `rejected_events`, with their raw text read
+from the file again (`reread`). No statement holds more than one join, so a file of nothing but
+duplicates stays within DuckDB's memory cap (`store/other_files.py`).
 
 Since this partition's old rows were deleted first, re-ingesting a file is never a duplicate of
 itself. Keys only nominate candidates (a 1-in-2^64 collision is possible); the full hashes
@@ -38,18 +42,56 @@ from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
 from event_platform.store.schema import DUPLICATE_REASON
 
-# A valid row is stored when it is its hash's first line in the chunk and no earlier line has it.
-_STORED = "first_in_chunk AND event_hash NOT IN (SELECT event_hash FROM already_stored)"
+# Lines that repeat an earlier line of the file, one statement and one join (or aggregate)
+# each. Only this run's rows carry `ingested_at = $now`: the zone maps on that timestamp skip
+# every older row group. A sound file has no repeated key, and the first statement ends it.
+_REPEATED_KEYS = """
+CREATE OR REPLACE TEMP TABLE repeated_keys AS
+SELECT hash_key FROM file_keys GROUP BY hash_key HAVING count(*) > 1
+"""
+_REPEATED_LINES = """
+CREATE OR REPLACE TEMP TABLE repeated_lines AS
+SELECT line_number FROM file_keys SEMI JOIN repeated_keys USING (hash_key)
+"""
+_REPEATED_EVENTS = """
+CREATE OR REPLACE TEMP TABLE repeated_events AS
+SELECT line_number, event_hash FROM main.events SEMI JOIN repeated_lines USING (line_number)
+WHERE ingested_at = $now AND source_file = $source_file
+"""
+_FIRST_LINES = """
+CREATE OR REPLACE TEMP TABLE first_lines AS
+SELECT event_hash, min(line_number) AS first FROM repeated_events GROUP BY event_hash
+"""
+# Keys only nominate: a line is late when its full hash has an earlier line.
+_REPEATED_LATE = """
+INSERT INTO late_lines
+SELECT r.line_number FROM repeated_events r JOIN first_lines f USING (event_hash)
+WHERE r.line_number > f.first
+"""
 
 # This file's stored lines whose full hash one of the files sharing its keys has stored
 # (`store/other_files.py`). `event_hash_keys` holds no key of this file yet (deleted on entry,
-# added last), so the file never nominates itself.
-_LATE_LINES = f"""
-CREATE OR REPLACE TEMP TABLE late_lines AS
+# added last), so the file never nominates itself. A line may also repeat an earlier line of
+# the file; it is moved once.
+_ELSEWHERE = f"""
+CREATE OR REPLACE TEMP TABLE elsewhere_lines AS
 SELECT line_number FROM main.events
 WHERE ingested_at = $now AND source_file = $source_file
   AND event_hash IN ({STORED_IN_OTHERS})
 """
+_ELSEWHERE_LATE = (
+    "INSERT INTO late_lines SELECT line_number FROM elsewhere_lines "
+    "ANTI JOIN late_lines USING (line_number)"
+)
+_SETTLE_TABLES = (
+    "repeated_keys",
+    "repeated_lines",
+    "repeated_events",
+    "first_lines",
+    "elsewhere_lines",
+    "late_lines",
+    "file_keys",
+)
 
 # Removes one range of the late lines from this run's events. This run's rows were stored in
 # line order, so their zone maps skip every row group outside the range. One DELETE of every
@@ -88,8 +130,8 @@ class WriteCounts:
 
 
 class PartitionWriter:
-    """Use as a context manager: settle duplicates across files and commit on clean exit, roll
-    back on any exception (including one while settling)."""
+    """Use as a context manager: settle duplicates after the last chunk and commit on clean
+    exit, roll back on any exception (including one while settling)."""
 
     def __init__(
         self,
@@ -136,7 +178,7 @@ class PartitionWriter:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             try:
-                self._settle_across_files()
+                self._settle()
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
@@ -160,38 +202,21 @@ class PartitionWriter:
         # (with its Arrow data) lives until COMMIT: memory grew ~250 MB per chunk that way.
         valid_chunk = arrow_view(valid)  # noqa: F841 - read by the SQL below
         rejected_chunk = arrow_view(rejected)  # noqa: F841 - read by the SQL below
-        [(candidates,)] = self.con.execute(
-            "SELECT count(*) FROM file_keys k SEMI JOIN valid_chunk v ON k.hash_key = v.hash_key"
-        ).fetchall()
-        if candidates:
-            # Hashes of this chunk that earlier lines of this file have, on the full hash. Only
-            # this run's rows carry `ingested_at = $now`: the zone maps on that timestamp skip
-            # every older row group, so this does not scan the warehouse.
-            self.con.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE already_stored AS
-                SELECT DISTINCT e.event_hash
-                FROM main.events e SEMI JOIN valid_chunk v ON e.event_hash = v.event_hash
-                WHERE e.ingested_at = $now AND e.source_file = $source_file
-                """,
-                self._this_run,
-            )
-        else:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE already_stored (event_hash VARCHAR)")
         stored = self.con.execute(
             f"""
             INSERT INTO main.events (event_hash, {columns}, source_file, line_number,
                                      ingested_at, run_id)
             SELECT event_hash, {columns}, $source_file, line_number, $now, $run_id
-            FROM valid_chunk WHERE {_STORED}
+            FROM valid_chunk WHERE first_in_chunk
             """,
             self.params,
         ).fetchall()[0][0]
         self.con.execute(
-            f"INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk WHERE {_STORED}"
+            "INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk "
+            "WHERE first_in_chunk"
         )
         duplicates = self.con.execute(
-            _INSERT_DUPLICATES.format(rows=f"valid_chunk WHERE NOT ({_STORED})"),
+            _INSERT_DUPLICATES.format(rows="valid_chunk WHERE NOT first_in_chunk"),
             {**self.params, "reason": DUPLICATE_REASON},
         ).fetchall()[0][0]
         rejected = self.con.execute(
@@ -206,27 +231,37 @@ class PartitionWriter:
         self.counts.duplicates += duplicates
         self.counts.rejected += rejected
 
-    def _settle_across_files(self) -> None:
-        """Move lines that duplicate another file's stored events to `rejected_events`, then
-        publish the keys of this file's stored events."""
+    def _settle(self) -> None:
+        """Move stored lines that repeat an earlier line of the file, or another file's stored
+        event, to `rejected_events`; then publish the keys of this file's stored events."""
+        self.con.execute("CREATE OR REPLACE TEMP TABLE late_lines (line_number BIGINT)")
+        self.con.execute(_REPEATED_KEYS)
+        [(repeated,)] = self.con.execute("SELECT count(*) FROM repeated_keys").fetchall()
+        if repeated:
+            self.con.execute(_REPEATED_LINES)
+            self.con.execute(_REPEATED_EVENTS, self._this_run)
+            self.con.execute(_FIRST_LINES)
+            self.con.execute(_REPEATED_LATE)
         others = files_sharing_keys(self.con, self.params["source_file"], "file_keys")
-        published = "SELECT hash_key FROM file_keys"
         if others:
-            self.con.execute(_LATE_LINES, self._this_run | {"others": others})
-            [(late, first, last)] = self.con.execute(_LATE_EXTENT).fetchall()
-            if late:
-                if self.log:
-                    self.log(
-                        f"{self.params['source_file']}: {late:,} stored lines duplicate events of "
-                        f"{len(others):,} other file(s); moving them to rejected_events"
-                    )
-                self._move_late_duplicates(late, first, last)
-                published += " ANTI JOIN late_lines USING (line_number)"
+            self.con.execute(_ELSEWHERE, self._this_run | {"others": others})
+            self.con.execute(_ELSEWHERE_LATE)
+        published = "SELECT hash_key FROM file_keys"
+        [(late, first, last)] = self.con.execute(_LATE_EXTENT).fetchall()
+        if late:
+            if self.log:
+                self.log(
+                    f"{self.params['source_file']}: {late:,} stored lines repeat an earlier "
+                    f"line of the file or an event of {len(others):,} other file(s); moving "
+                    "them to rejected_events"
+                )
+            self._move_late_duplicates(late, first, last)
+            published += " ANTI JOIN late_lines USING (line_number)"
         self.con.execute(
             f"INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM ({published})",
             {"source_file": self.params["source_file"]},
         )
-        for table in ("already_stored", "late_lines", "file_keys"):
+        for table in _SETTLE_TABLES:
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
 
     def _move_late_duplicates(self, late: int, first: int, last: int) -> None:
