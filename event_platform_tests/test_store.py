@@ -191,12 +191,17 @@ def test_a_line_repeating_an_earlier_chunk_is_a_duplicate(tmp_path: Path, con) -
     ).fetchall() == [(62,)]
 
 
-def test_a_file_that_repeats_itself_is_settled_after_the_last_chunk_in_bounded_memory(
-    tmp_path: Path,
+NEVER_PROBE = -1  # as `writer.PROBE_KEYS_LIMIT`: no chunk probes, the settle finds every repeat
+
+
+@pytest.mark.parametrize("probe_limit", [writer.PROBE_KEYS_LIMIT, NEVER_PROBE])
+def test_a_file_that_repeats_itself_is_settled_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_limit: int
 ) -> None:
     """The same lines twice in one file: the second copy repeats earlier chunks line by line.
-    They are found once the file has gone past, not by probing the file's keys chunk by chunk
-    (a cost that grew with the file), and moved with their own text, under a 32 MB cap."""
+    Found by each chunk's probe, or, past the probe's limit, after the last chunk and moved
+    with their own text; either way under a 32 MB cap."""
+    monkeypatch.setattr(writer, "PROBE_KEYS_LIMIT", probe_limit)
     half = tmp_path / "half.jsonl"
     truth = generate_file(half, 50_000, seed=5)
     path = tmp_path / "twice.jsonl"
@@ -217,14 +222,19 @@ def test_a_file_that_repeats_itself_is_settled_after_the_last_chunk_in_bounded_m
     with connect(tmp_path / "w.duckdb") as con:
         report = reconcile_partition(path, con, run_id="check")
     assert report.passed, report
-    assert told == [
+    moved = [
         f"twice.jsonl: {truth.valid:,} stored lines repeat an earlier line of the file or an "
         "event of 0 other file(s); moving them to rejected_events"
     ]
+    assert told == (moved if probe_limit == NEVER_PROBE else [])
 
 
-def test_a_shared_key_within_a_file_only_nominates(tmp_path: Path, con, monkeypatch) -> None:
+@pytest.mark.parametrize("probe_limit", [writer.PROBE_KEYS_LIMIT, NEVER_PROBE])
+def test_a_shared_key_within_a_file_only_nominates(
+    tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch, probe_limit: int
+) -> None:
     """Every line given the same 64-bit key: only the full hashes make a duplicate."""
+    monkeypatch.setattr(writer, "PROBE_KEYS_LIMIT", probe_limit)
     monkeypatch.setattr(hashing, "HASH_KEY", pl.lit(7, dtype=pl.UInt64))
     lines = [event_line(i) for i in range(40)] + [event_line(3), event_line(39)]
     path = write_lines(tmp_path / "k.jsonl", lines)
@@ -234,6 +244,29 @@ def test_a_shared_key_within_a_file_only_nominates(tmp_path: Path, con, monkeypa
         "SELECT line_number FROM rejected_events WHERE source_file = 'k.jsonl' ORDER BY 1"
     ).fetchall()
     assert late == [(41,), (42,)]
+
+
+def test_repeats_on_both_sides_of_the_probe_limit_are_all_found(
+    tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks probe until the file has stored 10 lines; the settle finds the rest, including a
+    line past the limit that repeats one from before it."""
+    monkeypatch.setattr(writer, "PROBE_KEYS_LIMIT", 10)
+    events = [event_line(i) for i in range(40)]
+    lines = [*events[:5], events[2], *events[5:], events[1], events[30]]
+    path = write_lines(tmp_path / "p.jsonl", lines)
+    told: list[str] = []
+    result = ingest_file(path, con, run_id="p", chunk_bytes=500, log=told.append)
+    assert (result.stored, result.duplicates) == (40, 3)
+    late = con.execute(
+        "SELECT line_number, raw_line FROM rejected_events WHERE source_file = 'p.jsonl' ORDER BY 1"
+    ).fetchall()
+    assert late == [(6, events[2]), (42, events[1]), (43, events[30])]
+    assert told == [
+        "p.jsonl: 2 stored lines repeat an earlier line of the file or an event of 0 other "
+        "file(s); moving them to rejected_events"
+    ]
+    assert reconcile_partition(path, con, run_id="check", chunk_bytes=500).passed
 
 
 def test_ingestion_times_are_utc_whatever_the_session_time_zone(tmp_path: Path, con) -> None:

@@ -7,14 +7,18 @@ and a re-run replaces rather than doubles it.
 
 Duplicates are decided inside the same transaction. Within a chunk, a line is a duplicate when
 an earlier line of the chunk has its hash (`first_in_chunk`), and it is written to
-`rejected_events` at once. Everything else is settled once, after the last chunk, so that no
-chunk's work grows with what came before it:
-- **Within the file**: lines whose hash an earlier chunk's line has. `file_keys`, a temporary
-  table of the 64-bit key of every stored line, is grouped once to nominate repeated keys, and
-  the full hashes decide. Probing `file_keys` chunk by chunk instead scanned the file's keys so
-  far, a cost that grew with the file: at 50M lines a chunk's probe took 0.7 CPU-s, and the
-  file ran at 106k lines/s against 257k at 20M (docs/performance.md). When earlier lines
-  matched, it also scanned every hash of this run stored so far.
+`rejected_events` at once. Against earlier chunks and other files:
+- **Within the file**: while the file has stored fewer than `PROBE_KEYS_LIMIT` lines, each chunk
+  probes `file_keys`, a temporary table of the 64-bit key of every stored line, and the full
+  hashes of this run's rows decide; such a line is never stored. A probe scans every key so
+  far, so past the limit chunks are no longer probed, and the lines that repeat an earlier
+  chunk are settled once after the last chunk: one `GROUP BY` over `file_keys` nominates the
+  repeated keys and the full hashes decide. Probing every chunk of a 50M-line file ran it at
+  106k lines/s against 257k at 20M (0.7 CPU-s a probe at the end; docs/performance.md). Moving
+  lines after the fact costs more: the file is read again, and once rows were deleted from
+  this transaction's own inserts its COMMIT took 1.0-1.4 s instead of 0.22 s for 1M lines.
+  Settling everything that way cost +30% for a 1M-line file with 1% of its lines repeating
+  earlier chunks, so the probe is kept while it is cheap.
 - **Against other files**: the files that share a 64-bit key with this file's lines are found
   through `event_hash_keys` (a key per stored event), and this file's stored lines whose full
   hash one of them stores are found. Probing every chunk against the whole warehouse cost
@@ -42,7 +46,15 @@ from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
 from event_platform.store.schema import DUPLICATE_REASON
 
-# Lines that repeat an earlier line of the file, one statement and one join (or aggregate)
+# While `file_keys` holds at most this many keys, each chunk probes it (at most ~0.03 CPU-s,
+# and 64 MB: well inside the 256 MB cap, where the table would start to spill).
+PROBE_KEYS_LIMIT = 4_000_000
+# A valid row of a probed chunk is stored when it is its hash's first line in the chunk and no
+# earlier line has it; in a chunk past the limit, when it is the first in the chunk.
+_PROBED = "first_in_chunk AND event_hash NOT IN (SELECT event_hash FROM already_stored)"
+_UNPROBED = "first_in_chunk"
+
+# Lines of unprobed chunks that repeat an earlier line, one statement and one join (or aggregate)
 # each. Only this run's rows carry `ingested_at = $now`: the zone maps on that timestamp skip
 # every older row group. A sound file has no repeated key, and the first statement ends it.
 _REPEATED_KEYS = """
@@ -84,6 +96,7 @@ _ELSEWHERE_LATE = (
     "ANTI JOIN late_lines USING (line_number)"
 )
 _SETTLE_TABLES = (
+    "already_stored",
     "repeated_keys",
     "repeated_lines",
     "repeated_events",
@@ -159,6 +172,9 @@ class PartitionWriter:
         # duplicates that takes as long as the first pass, with no chunk progress to show.
         self.log = log
         self._stored_columns = [f.name for f in contract.scalar_fields]
+        # Keys in `file_keys`, and whether a chunk went unprobed (then the settle looks).
+        self._keys = 0
+        self._unprobed = False
 
     def __enter__(self) -> PartitionWriter:
         self.con.execute("BEGIN TRANSACTION")
@@ -200,23 +216,25 @@ class PartitionWriter:
         # The SQL reads these two locals through DuckDB's replacement scan. `con.register` would
         # create a temporary view per chunk, and inside this long transaction a dropped view
         # (with its Arrow data) lives until COMMIT: memory grew ~250 MB per chunk that way.
-        valid_chunk = arrow_view(valid)  # noqa: F841 - read by the SQL below
+        valid_chunk = arrow_view(valid)
         rejected_chunk = arrow_view(rejected)  # noqa: F841 - read by the SQL below
+        stored_when = _PROBED if self._probe(valid_chunk) else _UNPROBED
         stored = self.con.execute(
             f"""
             INSERT INTO main.events (event_hash, {columns}, source_file, line_number,
                                      ingested_at, run_id)
             SELECT event_hash, {columns}, $source_file, line_number, $now, $run_id
-            FROM valid_chunk WHERE first_in_chunk
+            FROM valid_chunk WHERE {stored_when}
             """,
             self.params,
         ).fetchall()[0][0]
         self.con.execute(
-            "INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk "
-            "WHERE first_in_chunk"
+            f"INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk "
+            f"WHERE {stored_when}"
         )
+        self._keys += stored
         duplicates = self.con.execute(
-            _INSERT_DUPLICATES.format(rows="valid_chunk WHERE NOT first_in_chunk"),
+            _INSERT_DUPLICATES.format(rows=f"valid_chunk WHERE NOT ({stored_when})"),
             {**self.params, "reason": DUPLICATE_REASON},
         ).fetchall()[0][0]
         rejected = self.con.execute(
@@ -231,12 +249,39 @@ class PartitionWriter:
         self.counts.duplicates += duplicates
         self.counts.rejected += rejected
 
+    def _probe(self, valid_chunk: object) -> bool:
+        """Fill `already_stored` with the chunk's hashes that earlier lines of the file have,
+        while `file_keys` is small enough to scan per chunk; False once it is not."""
+        if self._keys > PROBE_KEYS_LIMIT:
+            self._unprobed = True
+            return False
+        [(candidates,)] = self.con.execute(
+            "SELECT count(*) FROM file_keys k SEMI JOIN valid_chunk v ON k.hash_key = v.hash_key"
+        ).fetchall()
+        if candidates:
+            # On the full hash. Only this run's rows carry `ingested_at = $now`: the zone maps
+            # on that timestamp skip every older row group, so this does not scan the warehouse.
+            self.con.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE already_stored AS
+                SELECT DISTINCT e.event_hash
+                FROM main.events e SEMI JOIN valid_chunk v ON e.event_hash = v.event_hash
+                WHERE e.ingested_at = $now AND e.source_file = $source_file
+                """,
+                self._this_run,
+            )
+        else:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE already_stored (event_hash VARCHAR)")
+        return True
+
     def _settle(self) -> None:
         """Move stored lines that repeat an earlier line of the file, or another file's stored
         event, to `rejected_events`; then publish the keys of this file's stored events."""
         self.con.execute("CREATE OR REPLACE TEMP TABLE late_lines (line_number BIGINT)")
-        self.con.execute(_REPEATED_KEYS)
-        [(repeated,)] = self.con.execute("SELECT count(*) FROM repeated_keys").fetchall()
+        repeated = 0
+        if self._unprobed:
+            self.con.execute(_REPEATED_KEYS)
+            [(repeated,)] = self.con.execute("SELECT count(*) FROM repeated_keys").fetchall()
         if repeated:
             self.con.execute(_REPEATED_LINES)
             self.con.execute(_REPEATED_EVENTS, self._this_run)
