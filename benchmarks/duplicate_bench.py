@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/duplicate_bench.py                       # 1M, 5M and 10M lines
     .venv/bin/python benchmarks/duplicate_bench.py --sizes 1000000 --repeat 3
+    .venv/bin/python benchmarks/duplicate_bench.py --one-file --sizes 5000000
+
+`--one-file` writes the generated lines twice into one file (2N lines) instead: the second
+half repeats the first line by line, so every one of its valid lines is a duplicate of an
+earlier chunk, which the writer settles after the last chunk as it does other files'.
 
 This is the heaviest work the writer's settle across files does: it finds every line of the
 second copy stored in the first, moves all of them from `events` to `rejected_events` with their
@@ -40,10 +45,37 @@ ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("first_ingest", "second_ingest", "second_ingest_cpu", "second_reconcile")
 
 
+def _ingest_then_reconcile(path: Path, con, run_id: str) -> tuple:
+    """Ingest `path` (wall and CPU seconds), then reconcile it (wall seconds)."""
+    from event_platform.ingestion import ingest_file
+    from event_platform.reconciliation import reconcile_partition
+
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = ingest_file(path, con, run_id=run_id)
+    ingest, ingest_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    wall = time.perf_counter()
+    report = reconcile_partition(path, con, run_id=run_id)
+    return result, ingest, ingest_cpu, report, time.perf_counter() - wall
+
+
+def _print_figures(first_ingest: float | None, second: tuple, correct: bool) -> None:
+    """One JSON object on stdout: what `run_child` reads back."""
+    result, ingest, ingest_cpu, _, reconcile = second
+    figures = {
+        "first_ingest": first_ingest,
+        "second_ingest": ingest,
+        "second_ingest_cpu": ingest_cpu,
+        "second_reconcile": reconcile,
+        "second_duplicates": result.duplicates,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "correct": correct,
+    }
+    print(json.dumps(figures))
+
+
 def run_one(path: Path) -> None:
     """Both copies into one fresh warehouse, in this (fresh) process; prints a JSON object."""
     from event_platform.ingestion import ingest_file
-    from event_platform.reconciliation import reconcile_partition
     from event_platform.store.connection import connect
 
     truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
@@ -59,12 +91,8 @@ def run_one(path: Path) -> None:
             wall = time.perf_counter()
             original = ingest_file(first, con, run_id="first")
             first_ingest = time.perf_counter() - wall
-            wall, cpu = time.perf_counter(), cpu_seconds()
-            copy = ingest_file(second, con, run_id="second")
-            second_ingest, second_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-            wall = time.perf_counter()
-            report = reconcile_partition(second, con, run_id="second")
-            second_reconcile = time.perf_counter() - wall
+            copied = _ingest_then_reconcile(second, con, "second")
+    copy, report = copied[0], copied[3]
     correct = (
         original.stored == truth["valid"]
         and original.duplicates == truth["duplicates"]
@@ -74,27 +102,43 @@ def run_one(path: Path) -> None:
         and copy.rejected == original.rejected
         and report.passed
     )
-    print(
-        json.dumps(
-            {
-                "first_ingest": first_ingest,
-                "second_ingest": second_ingest,
-                "second_ingest_cpu": second_cpu,
-                "second_reconcile": second_reconcile,
-                "second_duplicates": copy.duplicates,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "correct": correct,
-            }
-        )
+    _print_figures(first_ingest, copied, correct)
+
+
+def run_one_file(path: Path) -> None:
+    """The lines twice in one file, into a fresh warehouse; prints the figures of `run_one`,
+    the doubled file standing as the second copy."""
+    from event_platform.store.connection import connect
+
+    truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
+    with tempfile.TemporaryDirectory(dir=path.parent) as workdir:
+        doubled = Path(workdir) / "twice.jsonl"
+        with doubled.open("wb") as out:
+            for _ in range(2):
+                with path.open("rb") as half:
+                    shutil.copyfileobj(half, out, 16 * 1024 * 1024)
+        with connect(Path(workdir) / "warehouse.duckdb") as con:
+            twice = _ingest_then_reconcile(doubled, con, "twice")
+    result, report = twice[0], twice[3]
+    valid_lines = truth["valid"] + truth["duplicates"]
+    correct = (
+        result.stored == truth["valid"]
+        and result.duplicates == valid_lines + truth["duplicates"]
+        and result.rejected == 2 * (truth["lines"] - valid_lines)
+        and report.passed
     )
+    _print_figures(None, twice, correct)
 
 
 def markdown(report: dict) -> str:
+    # With --one-file there is no first copy: the doubled file stands as the second.
+    what = "The lines twice in one file" if report.get("one_file") else "One file landed twice"
+    copy = "file of 2N lines" if report.get("one_file") else "second copy"
     lines = [
-        f"One file landed twice, {report['machine']}, {report['when']}, "
+        f"{what}, {report['machine']}, {report['when']}, "
         f"{report['repeat']} run(s) per size, DuckDB cap {report['memory_limit']}",
         "",
-        "| lines | first copy ingest s | second copy ingest s (CPU s) | second copy reconcile s "
+        f"| lines N | first copy ingest s | {copy} ingest s (CPU s) | {copy} reconcile s "
         "| duplicates stored | peak RSS MB | correct |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -105,9 +149,14 @@ def markdown(report: dict) -> str:
             failed = f"{len(errors)} of {len(runs)} runs failed: {errors[0]}"
             lines.append(f"| {size['lines']:,} | {failed} ||||||")
             continue
-        median = {figure: statistics.median(run[figure] for run in runs) for figure in FIGURES}
+        median = {
+            figure: statistics.median(run[figure] for run in runs)
+            for figure in FIGURES
+            if runs[0][figure] is not None
+        }
+        first = f"{median['first_ingest']:.2f}" if "first_ingest" in median else "-"
         lines.append(
-            f"| {size['lines']:,} | {median['first_ingest']:.2f} | "
+            f"| {size['lines']:,} | {first} | "
             f"{median['second_ingest']:.2f} ({median['second_ingest_cpu']:.2f}) | "
             f"{median['second_reconcile']:.2f} | {runs[0]['second_duplicates']:,} | "
             f"{max(run['peak_rss_mb'] for run in runs):.0f} | "
@@ -120,11 +169,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=counts, default=[1_000_000, 5_000_000, 10_000_000])
     parser.add_argument("--repeat", type=positive, default=1)
+    parser.add_argument(
+        "--one-file", action="store_true", help="the lines twice in one file, not two files"
+    )
     add_child_run_options(parser, ROOT)
     args = parser.parse_args()
     if args.run_one:
         try:
-            run_one(args.file)
+            (run_one_file if args.one_file else run_one)(args.file)
         except Exception as exc:  # reported in the table: DuckDB's last line is only a link
             print(json.dumps({"error": [f"{type(exc).__name__}: {str(exc).splitlines()[0]}"]}))
         return 0
@@ -140,18 +192,21 @@ def main() -> int:
         runs = []
         for attempt in range(args.repeat):
             print(f"{lines:,} lines, run {attempt + 1}/{args.repeat} ...", file=sys.stderr)
-            runs.append(run_child(__file__, "--run-one", "--file", str(path)))
+            layout = ["--one-file"] if args.one_file else []
+            runs.append(run_child(__file__, "--run-one", "--file", str(path), *layout))
         sizes.append({"lines": lines, "runs": runs})
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "repeat": args.repeat,
         "memory_limit": DEFAULT_DUCKDB_MEMORY_LIMIT,
+        "one_file": args.one_file,
         "sizes": sizes,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "duplicates.json").write_text(json.dumps(report, indent=1))
-    (args.out / "duplicates.md").write_text(markdown(report))
+    name = "duplicates_one_file" if args.one_file else "duplicates"
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=1))
+    (args.out / f"{name}.md").write_text(markdown(report))
     print(markdown(report))
     runs = [run for size in sizes for run in size["runs"]]
     failed = [run for run in runs if "error" in run]

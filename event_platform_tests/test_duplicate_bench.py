@@ -31,6 +31,18 @@ def test_the_second_copy_is_all_duplicates_and_the_report_says_so(tmp_path: Path
     assert "| 3,000 |" in (tmp_path / "out" / "duplicates.md").read_text()
 
 
+def test_one_file_holding_its_lines_twice_stores_the_first_copy_only(tmp_path: Path) -> None:
+    completed = run_bench(tmp_path, "--one-file")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((tmp_path / "out" / "duplicates_one_file.json").read_text())
+    truth = json.loads((tmp_path / "data" / "bench-3000-invalid-0.02.jsonl.truth.json").read_text())
+    [run] = report["sizes"][0]["runs"]
+    assert run["correct"] and run["first_ingest"] is None
+    assert run["second_duplicates"] == truth["valid"] + 2 * truth["duplicates"]
+    table = (tmp_path / "out" / "duplicates_one_file.md").read_text()
+    assert table.startswith("The lines twice in one file") and "| 3,000 | - |" in table
+
+
 def test_a_size_of_zero_is_a_one_line_usage_error(tmp_path: Path) -> None:
     completed = run_bench(tmp_path, "--sizes", "0")
     assert completed.returncode == 2
