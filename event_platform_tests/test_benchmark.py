@@ -44,7 +44,9 @@ def test_small_benchmark_writes_its_table_and_matches_the_truth(tmp_path: Path) 
     assert ours["detail"]["rejected"] + ours["detail"]["duplicates"] == 3000 - truth["valid"]
     assert report["ratio_vs_raw"] > 0
     assert [m["lines"] for m in report["memory"]] == [2000]
-    assert report["dagster_overhead"]["steps"] == 10
+    # The lineage (3 steps), the blocking check, and the six data checks in one step.
+    assert report["dagster_overhead"]["steps"] == 5
+    assert report["dagster_overhead"]["checks"] == 7
     assert report["memory"][0]["correct"] is True
     table = (tmp_path / "out" / "ingest.md").read_text()
     assert "| event_platform | " in table and "Ratio event_platform / duckdb_read_json" in table
