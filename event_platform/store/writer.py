@@ -8,7 +8,7 @@ and a re-run replaces rather than doubles it.
 Duplicates are decided inside the same transaction. Within a chunk, a line is a duplicate when
 an earlier line of the chunk has its hash (`first_in_chunk`), and it is written to
 `rejected_events` at once. Against earlier chunks and other files:
-- **Within the file**: while the file has stored fewer than `PROBE_KEYS_LIMIT` lines, each chunk
+- **Within the file**: while the file has stored at most `PROBE_KEYS_LIMIT` lines, each chunk
   probes `file_keys`, a temporary table of the 64-bit key of every stored line, and the full
   hashes of this run's rows decide; such a line is never stored. A probe scans every key so
   far, so past the limit chunks are no longer probed, and the lines that repeat an earlier
