@@ -172,8 +172,7 @@ class PartitionWriter:
         # duplicates that takes as long as the first pass, with no chunk progress to show.
         self.log = log
         self._stored_columns = [f.name for f in contract.scalar_fields]
-        # Keys in `file_keys`, and whether a chunk went unprobed (then the settle looks).
-        self._keys = 0
+        # Whether a chunk went unprobed: then the settle looks for repeats of earlier chunks.
         self._unprobed = False
 
     def __enter__(self) -> PartitionWriter:
@@ -232,7 +231,6 @@ class PartitionWriter:
             f"INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk "
             f"WHERE {stored_when}"
         )
-        self._keys += stored
         duplicates = self.con.execute(
             _INSERT_DUPLICATES.format(rows=f"valid_chunk WHERE NOT ({stored_when})"),
             {**self.params, "reason": DUPLICATE_REASON},
@@ -251,8 +249,12 @@ class PartitionWriter:
 
     def _probe(self, valid_chunk: object) -> bool:
         """Fill `already_stored` with the chunk's hashes that earlier lines of the file have,
-        while `file_keys` is small enough to scan per chunk; False once it is not."""
-        if self._keys > PROBE_KEYS_LIMIT:
+        while `file_keys` is small enough to scan per chunk; False once it is not.
+
+        The SQL reads `valid_chunk` by that name, through DuckDB's replacement scan. Until the
+        settle, `file_keys` holds one key per stored line, so the stored count is its size.
+        """
+        if self.counts.stored > PROBE_KEYS_LIMIT:
             self._unprobed = True
             return False
         [(candidates,)] = self.con.execute(
