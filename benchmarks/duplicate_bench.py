@@ -35,6 +35,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 # benchmarks/arguments.py, bench_data.py and child.py, beside this script
 from arguments import add_child_run_options, counts, positive
@@ -45,7 +46,17 @@ ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("first_ingest", "second_ingest", "second_ingest_cpu", "second_reconcile")
 
 
-def _ingest_then_reconcile(path: Path, con, run_id: str) -> tuple:
+class Timed(NamedTuple):
+    """One file ingested, then reconciled, with the seconds each took."""
+
+    result: object  # IngestResult
+    ingest: float
+    ingest_cpu: float
+    report: object  # ReconciliationReport
+    reconcile: float
+
+
+def _ingest_then_reconcile(path: Path, con, run_id: str) -> Timed:
     """Ingest `path` (wall and CPU seconds), then reconcile it (wall seconds)."""
     from event_platform.ingestion import ingest_file
     from event_platform.reconciliation import reconcile_partition
@@ -55,18 +66,17 @@ def _ingest_then_reconcile(path: Path, con, run_id: str) -> tuple:
     ingest, ingest_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     wall = time.perf_counter()
     report = reconcile_partition(path, con, run_id=run_id)
-    return result, ingest, ingest_cpu, report, time.perf_counter() - wall
+    return Timed(result, ingest, ingest_cpu, report, time.perf_counter() - wall)
 
 
-def _print_figures(first_ingest: float | None, second: tuple, correct: bool) -> None:
+def _print_figures(first_ingest: float | None, second: Timed, correct: bool) -> None:
     """One JSON object on stdout: what `run_child` reads back."""
-    result, ingest, ingest_cpu, _, reconcile = second
     figures = {
         "first_ingest": first_ingest,
-        "second_ingest": ingest,
-        "second_ingest_cpu": ingest_cpu,
-        "second_reconcile": reconcile,
-        "second_duplicates": result.duplicates,
+        "second_ingest": second.ingest,
+        "second_ingest_cpu": second.ingest_cpu,
+        "second_reconcile": second.reconcile,
+        "second_duplicates": second.result.duplicates,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "correct": correct,
     }
@@ -92,7 +102,7 @@ def run_one(path: Path) -> None:
             original = ingest_file(first, con, run_id="first")
             first_ingest = time.perf_counter() - wall
             copied = _ingest_then_reconcile(second, con, "second")
-    copy, report = copied[0], copied[3]
+    copy, report = copied.result, copied.report
     correct = (
         original.stored == truth["valid"]
         and original.duplicates == truth["duplicates"]
@@ -119,7 +129,7 @@ def run_one_file(path: Path) -> None:
                     shutil.copyfileobj(half, out, 16 * 1024 * 1024)
         with connect(Path(workdir) / "warehouse.duckdb") as con:
             twice = _ingest_then_reconcile(doubled, con, "twice")
-    result, report = twice[0], twice[3]
+    result, report = twice.result, twice.report
     valid_lines = truth["valid"] + truth["duplicates"]
     correct = (
         result.stored == truth["valid"]
