@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 import pyarrow as pa
@@ -73,46 +74,74 @@ def read_line_chunks(
     final `\n`; an empty file has no lines. A line longer than `chunk_bytes` is still read whole
     (the block grows until it holds a newline). The file's sha256 is computed on a helper thread
     (hashlib releases the GIL), overlapping with whatever the consumer does with each chunk.
+
+    Blocks are read into two buffers that take turns: one is hashed while the next is filled.
+    `_split` copies the lines out, so a yielded chunk never points into a buffer. Fresh `bytes`
+    per block, joined to the carried partial line, cost two new 16 MB allocations per chunk,
+    each faulted in page by page by the kernel (docs/performance.md, "page faults").
     """
     digest = digest if digest is not None else FileDigest()
     next_line = 1
-    carry = b""
+    buffers = [bytearray(), bytearray()]
+    turn = 0
+    carry = memoryview(b"")
     first = True
     pending: Future | None = None
     with path.open("rb") as handle, ThreadPoolExecutor(1, "sha256") as hasher:
         while True:
-            block = handle.read(chunk_bytes)
-            # A short read of a regular file is its end (measured before the BOM is dropped).
-            at_end = len(block) < chunk_bytes
+            size = len(carry) + chunk_bytes
+            if len(buffers[turn]) < size:
+                buffers[turn] = bytearray(size)
+            view = memoryview(buffers[turn])
+            view[: len(carry)] = carry
+            filled = read_into(handle, view[len(carry) : size])
+            # Only the end of the file leaves the buffer short of a full block.
+            at_end = filled < chunk_bytes
             if pending is not None:
-                pending.result()
-            if block:
+                pending.result()  # the other buffer, which `carry` points into, is free after this
+            block = view[len(carry) : len(carry) + filled]
+            if filled:
                 pending = hasher.submit(digest._hasher.update, block)
-                digest.bytes_read += len(block)
-            if first and block:
+                digest.bytes_read += filled
+            start = 0
+            if first and filled:
                 first = False
-                if block.startswith(UTF8_BOM):
-                    block = block[len(UTF8_BOM) :]
-            data = carry + block if carry else block
+                if bytes(block[: len(UTF8_BOM)]) == UTF8_BOM:
+                    start = len(UTF8_BOM)
+            end = len(carry) + filled
             if at_end:
                 # The rest is the last chunk, even when its last line has no final newline.
-                if data:
-                    raw = _split(data)
+                if end > start:
+                    raw = _split(view[start:end])
                     digest.lines += len(raw)
                     yield LineChunk(next_line, raw)
                 break
-            cut = data.rfind(b"\n")
+            cut = buffers[turn].rfind(b"\n", start, end)
             if cut < 0:
-                carry = data
+                # No line ends in this block yet: keep all of it and read a larger one.
+                carry = view[start:end]
+                turn = 1 - turn
                 continue
-            carry = data[cut + 1 :]
-            raw = _split(memoryview(data)[: cut + 1])
+            carry = view[cut + 1 : end]
+            raw = _split(view[start : cut + 1])
             digest.lines += len(raw)
             yield LineChunk(next_line, raw)
             next_line += len(raw)
+            turn = 1 - turn
         if pending is not None:
             pending.result()
     digest.sha256 = digest._hasher.hexdigest()
+
+
+def read_into(handle: BinaryIO, view: memoryview) -> int:
+    """Fill `view` from `handle` as far as the file goes; fewer bytes than asked means its end."""
+    filled = 0
+    while filled < len(view):
+        count = handle.readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
 
 
 class FileChangedError(RuntimeError):

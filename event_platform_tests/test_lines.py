@@ -1,15 +1,17 @@
-"""Reading a file's lines again by number (`lines_again`), as the writer does for duplicates."""
+"""Reading a file's lines: in chunks (`read_line_chunks`), and again by number (`lines_again`), as
+the writer does for duplicates."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from event_platform.lines import lines_again
+from event_platform.lines import FileDigest, lines_again, read_line_chunks
 
 
 def _file(tmp_path: Path, count: int) -> tuple[Path, str]:
@@ -20,6 +22,29 @@ def _file(tmp_path: Path, count: int) -> tuple[Path, str]:
 
 def _batches(*numbers: list[int]) -> list[pl.Series]:
     return [pl.Series(batch, dtype=pl.Int64) for batch in numbers]
+
+
+@pytest.mark.parametrize("chunk_bytes", [7, 64, 1000, 1 << 20])
+@pytest.mark.parametrize("ending", [b"", b"\n"], ids=["no-final-newline", "final-newline"])
+def test_chunks_kept_together_hold_every_line_as_read(
+    tmp_path: Path, chunk_bytes: int, ending: bytes
+) -> None:
+    """Chunks collected before any is used still hold their own lines, so none points into a
+    read buffer that a later block reuses. Some lines are longer than the smallest blocks."""
+    lines = [f"{n}:".encode() + b"x" * (n * 37 % 101) for n in range(1, 400)]
+    lines[3] = b""
+    path = tmp_path / "lines.jsonl"
+    raw = b"\xef\xbb\xbf" + b"\n".join(lines) + ending
+    path.write_bytes(raw)
+    digest = FileDigest()
+    chunks = list(read_line_chunks(path, digest, chunk_bytes=chunk_bytes))
+    assert [line for chunk in chunks for line in chunk.raw.to_pylist()] == lines
+    assert [chunk.first_line_number for chunk in chunks] == list(
+        accumulate([1] + [len(chunk) for chunk in chunks[:-1]])
+    )
+    assert len(chunks) > 1 or chunk_bytes > len(raw)
+    assert (digest.lines, digest.bytes_read) == (len(lines), len(raw))
+    assert digest.sha256 == hashlib.sha256(raw).hexdigest()
 
 
 def test_batches_of_any_extent_come_back_as_their_lines_in_order(tmp_path: Path) -> None:
