@@ -7,7 +7,9 @@ This machine's speed drifts by 10-20% over an hour, more than most single change
 two benchmark runs taken one after the other compare the drift as much as the code. Here every
 pair runs both sides back to back, in alternating order, each in a fresh process (ingest, then
 reconcile, on one connection, as `ingest_bench.py` does), and the report gives each side's
-medians and the median of the paired differences, which is the figure to quote.
+medians and the median of the paired differences, which is the figure to quote. Minor page
+faults are reported beside the seconds: they count fresh memory touched, barely move between
+runs of the same code, and so show a change in allocation churn that seconds hide in noise.
 
 The baseline's `event_platform` package is exported with `git archive` into a temporary folder
 and put first on `PYTHONPATH`; every run reports which package it imported, and the command
@@ -35,13 +37,22 @@ from pathlib import Path
 # benchmarks/arguments.py, bench_data.py and child.py, beside this script
 from arguments import add_child_run_options, positive
 from bench_data import DEFAULT_INVALID_RATE, bench_file
-from child import cpu_seconds, run_child
+from child import cpu_seconds, minor_faults, run_child
 from ingest_bench import matches_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "event_platform"
-# Per run: the two phases in wall and CPU seconds, and the whole in wall seconds.
-FIGURES = ("ingest_wall", "ingest_cpu", "reconcile_wall", "reconcile_cpu", "total_wall")
+# Per run: the two phases in wall and CPU seconds and in minor page faults (thousands), and the
+# whole in wall seconds. Each figure with its unit.
+FIGURES = {
+    "ingest_wall": "s",
+    "ingest_cpu": "s",
+    "ingest_faults": "k",
+    "reconcile_wall": "s",
+    "reconcile_cpu": "s",
+    "reconcile_faults": "k",
+    "total_wall": "s",
+}
 
 
 class UsageError(Exception):
@@ -60,20 +71,24 @@ def run_one(path: Path) -> None:
         tempfile.TemporaryDirectory(dir=path.parent) as workdir,
         connect(Path(workdir) / "warehouse.duckdb") as con,
     ):
-        wall, cpu = time.perf_counter(), cpu_seconds()
+        wall, cpu, faults = time.perf_counter(), cpu_seconds(), minor_faults()
         result = ingest_file(path, con, run_id="ab")
         ingest_wall, ingest_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-        wall, cpu = time.perf_counter(), cpu_seconds()
+        ingest_faults = (minor_faults() - faults) / 1000
+        wall, cpu, faults = time.perf_counter(), cpu_seconds(), minor_faults()
         report = reconcile_partition(path, con, run_id="ab")
         reconcile_wall, reconcile_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        reconcile_faults = (minor_faults() - faults) / 1000
     print(
         json.dumps(
             {
                 "package": str(Path(event_platform.__file__).resolve().parent),
                 "ingest_wall": ingest_wall,
                 "ingest_cpu": ingest_cpu,
+                "ingest_faults": ingest_faults,
                 "reconcile_wall": reconcile_wall,
                 "reconcile_cpu": reconcile_cpu,
+                "reconcile_faults": reconcile_faults,
                 "total_wall": ingest_wall + reconcile_wall,
                 "correct": matches_truth(result, report, truth),
             }
@@ -135,17 +150,17 @@ def markdown(report: dict) -> str:
         f"Interleaved A/B, {report['lines']:,} lines, {report['pairs']} pairs, "
         f"{report['machine']}, {report['when']}",
         "",
-        f"| figure (s) | baseline {base['label']} median (min-max) | "
-        f"candidate {cand['label']} median (min-max) | paired change, median |",
+        f"| figure (s; k = 1,000 minor page faults) | baseline {base['label']} median "
+        f"(min-max) | candidate {cand['label']} median (min-max) | paired change, median |",
         "|---|---|---|---|",
     ]
-    for figure in FIGURES:
+    for figure, unit in FIGURES.items():
         b, c = base["summary"][figure], cand["summary"][figure]
         change = report["paired_change"][figure]
         lines.append(
             f"| {figure.replace('_', ' ')} | {b['median']:.2f} ({b['min']:.2f}-{b['max']:.2f}) | "
             f"{c['median']:.2f} ({c['min']:.2f}-{c['max']:.2f}) | "
-            f"{change['seconds']:+.2f} s ({change['percent']:+.1f}%) |"
+            f"{change['change']:+.2f} {unit} ({change['percent']:+.1f}%) |"
         )
     return "\n".join(lines) + "\n"
 
@@ -202,7 +217,8 @@ def main() -> int:
         },
         "paired_change": {
             figure: {
-                "seconds": statistics.median(changes),
+                "change": statistics.median(changes),
+                "unit": FIGURES[figure],
                 "percent": 100 * statistics.median(changes) / baseline_summary[figure]["median"],
             }
             for figure, changes in paired.items()

@@ -35,7 +35,11 @@ def test_each_side_runs_its_own_code_and_the_report_holds_every_pair(tmp_path: P
     # The baseline was exported from git into a folder of its own, not the working tree.
     [exported] = {run["package"] for run in baseline}
     assert not exported.startswith(str(ROOT)) and exported.endswith("event_platform")
-    assert "| total wall |" in (tmp_path / "out" / "ab.md").read_text()
+    # Page faults are counted per phase, on both sides: every run touches fresh memory.
+    assert all(run["ingest_faults"] > 0 < run["reconcile_faults"] for run in baseline + candidate)
+    assert report["paired_change"]["ingest_faults"]["unit"] == "k"
+    table = (tmp_path / "out" / "ab.md").read_text()
+    assert "| total wall |" in table and "| ingest faults |" in table
 
 
 def test_an_unknown_commit_is_a_one_line_usage_error(tmp_path: Path) -> None:
