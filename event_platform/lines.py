@@ -22,6 +22,8 @@ import pyarrow.compute as pc
 from event_platform.config import DEFAULT_CHUNK_BYTES
 
 UTF8_BOM = b"\xef\xbb\xbf"
+# Spare room in each read buffer for the partial line carried over from the block before.
+CARRY_ROOM = 1 << 20
 
 
 @dataclass
@@ -91,7 +93,9 @@ def read_line_chunks(
         while True:
             size = len(carry) + chunk_bytes
             if len(buffers[turn]) < size:
-                buffers[turn] = bytearray(size)
+                # Room for a longer carried line next time too: the carry differs every block,
+                # and sizing to the byte reallocated (and zeroed) a buffer for nearly every one.
+                buffers[turn] = bytearray(size + max(len(carry), CARRY_ROOM))
             view = memoryview(buffers[turn])
             view[: len(carry)] = carry
             filled = read_into(handle, view[len(carry) : size])

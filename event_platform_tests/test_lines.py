@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterator
 from itertools import accumulate
 from pathlib import Path
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -45,6 +46,20 @@ def test_chunks_kept_together_hold_every_line_as_read(
     assert len(chunks) > 1 or chunk_bytes > len(raw)
     assert (digest.lines, digest.bytes_read) == (len(lines), len(raw))
     assert digest.sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def test_two_read_buffers_serve_the_whole_file(tmp_path: Path) -> None:
+    """Blocks reuse two buffers whatever partial line each carries over; a new buffer for a
+    block is fresh memory for the kernel to map and zero, every 16 MB."""
+    lines = [b"x" * (n * 7919 % 300) for n in range(20_000)]
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    with mock.patch("event_platform.lines.bytearray", side_effect=bytearray, create=True) as new:
+        chunks = list(read_line_chunks(path, chunk_bytes=64 * 1024))
+    assert len(chunks) > 40
+    assert [line for chunk in chunks for line in chunk.raw.to_pylist()] == lines
+    sized = [call.args[0] for call in new.call_args_list if call.args and call.args[0]]
+    assert len(sized) == 2
 
 
 def test_batches_of_any_extent_come_back_as_their_lines_in_order(tmp_path: Path) -> None:
