@@ -98,7 +98,7 @@ def read_line_chunks(
                 buffers[turn] = bytearray(size + max(len(carry), CARRY_ROOM))
             view = memoryview(buffers[turn])
             view[: len(carry)] = carry
-            filled = read_into(handle, view[len(carry) : size])
+            filled = _read_into(handle, view[len(carry) : size])
             # Only the end of the file leaves the buffer short of a full block.
             at_end = filled < chunk_bytes
             if pending is not None:
@@ -137,7 +137,7 @@ def read_line_chunks(
     digest.sha256 = digest._hasher.hexdigest()
 
 
-def read_into(handle: BinaryIO, view: memoryview) -> int:
+def _read_into(handle: BinaryIO, view: memoryview) -> int:
     """Fill `view` from `handle` as far as the file goes; fewer bytes than asked means its end."""
     filled = 0
     while filled < len(view):

@@ -16,7 +16,8 @@ an earlier line of the chunk has its hash (`first_in_chunk`), and it is written 
   repeated keys and the full hashes decide. Probing every chunk of a 50M-line file ran it at
   106k lines/s against 257k at 20M (0.7 CPU-s a probe at the end; docs/performance.md). Moving
   lines after the fact costs more: the file is read again, and once rows were deleted from
-  this transaction's own inserts its COMMIT took 1.0-1.4 s instead of 0.22 s for 1M lines.
+  this transaction's own inserts its COMMIT took 1.0-1.4 s instead of 0.22 s for 1M lines
+  (DuckDB then discards the row groups it already wrote and appends every row again).
   Settling everything that way cost +30% for a 1M-line file with 1% of its lines repeating
   earlier chunks, so the probe is kept while it is cheap.
 - **Against other files**: the files that share a 64-bit key with this file's lines are found
