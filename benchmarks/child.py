@@ -35,6 +35,6 @@ def cpu_seconds() -> float:
 
 def minor_faults() -> int:
     """Minor page faults this process has taken: each is a page the kernel had to map (and
-    zero) on first touch, so fresh allocations that churn show up here with far less noise
-    than in seconds."""
+    zero) on first touch, so fresh allocations that churn show up here with less noise than
+    in seconds."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
