@@ -102,7 +102,8 @@ def read_line_chunks(
             # Only the end of the file leaves the buffer short of a full block.
             at_end = filled < chunk_bytes
             if pending is not None:
-                pending.result()  # the other buffer, which `carry` points into, is free after this
+                # The previous block's hash: its buffer is the one filled next time round.
+                pending.result()
             block = view[len(carry) : len(carry) + filled]
             if filled:
                 pending = hasher.submit(digest._hasher.update, block)
