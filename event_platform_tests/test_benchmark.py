@@ -77,3 +77,17 @@ def test_each_invalid_rate_measures_its_own_file(tmp_path: Path) -> None:
 
     assert rejected_share("0.02") < 0.05
     assert rejected_share("0.3") > 0.25
+
+
+def test_without_the_raw_load_there_is_no_ratio_rather_than_zero(tmp_path: Path) -> None:
+    completed = run_benchmark(
+        "ingest_bench.py",
+        *("--lines", "3000", "--repeat", "1", "--contenders", "event_platform"),
+        *("--memory-sizes", "", "--overhead-repeat", "0"),
+        *("--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")),
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads((tmp_path / "out" / "ingest.json").read_text())["ratio_vs_raw"] is None
+    table = (tmp_path / "out" / "ingest.md").read_text()
+    assert "Ratio event_platform" not in table
+    assert "No ratio: it needs a successful event_platform and duckdb_read_json run." in table
