@@ -7,7 +7,9 @@ Ingests one generated file (no reconciliation) through a connection that times e
 statement the writer sends. The file's chunks are split into `--parts` equal parts; each part
 reports its lines/s, the process's CPU seconds and the statements that took longest. A rate
 that falls from part to part is a cost that grows with the file, and the statements say which.
-The statements after the last chunk (the settle of duplicates, the keys published, COMMIT) are
+The first part also holds opening the warehouse, starting the validating workers and the
+DELETEs that clear the partition's old rows, so on a small file its rate reads low. The
+statements after the last chunk (the settle of duplicates, the keys published, COMMIT) are
 listed apart.
 
 `--warehouse` ingests into a fresh copy of an existing warehouse (`warehouse_scale.py` caches
