@@ -31,6 +31,17 @@ def positive(text: str) -> int:
     return value
 
 
+def share(text: str) -> float:
+    """A share of lines from 0 to 1, as the generator takes it (`--invalid-rate 0.02`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
 def add_child_run_options(parser: argparse.ArgumentParser, root: Path) -> None:
     """Options of a benchmark that runs each measured run as a fresh process of itself: where
     the generated files are cached and the results go, and the hidden pair a child is started

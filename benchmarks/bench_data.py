@@ -8,6 +8,8 @@ the first rate that was asked for.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 # The share of invalid lines every benchmark generates unless told otherwise, so that they all
@@ -32,3 +34,11 @@ def bench_file(lines: int, invalid_rate: float, folder: Path) -> tuple[Path, dic
     if not truth_path.exists():
         generate_file(path, lines, invalid_rate=invalid_rate, seed=lines)
     return path, json.loads(truth_path.read_text())
+
+
+def flushed_copy(source: Path, target: Path) -> None:
+    """Copy a cached warehouse for one run, flushed to disk before the clock starts: otherwise
+    the copy's writeback competes with the run it is timed in."""
+    shutil.copyfile(source, target)
+    with target.open("rb+") as handle:
+        os.fsync(handle.fileno())

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arguments import counts, positive  # benchmarks/arguments.py, beside this script
+from arguments import counts, positive, share  # benchmarks/arguments.py, beside this script
 from bench_data import DEFAULT_INVALID_RATE, bench_file
 from child import run_child
 
@@ -348,7 +348,7 @@ def markdown(report: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=positive, default=5_000_000)
-    parser.add_argument("--invalid-rate", type=float, default=DEFAULT_INVALID_RATE)
+    parser.add_argument("--invalid-rate", type=share, default=DEFAULT_INVALID_RATE)
     parser.add_argument("--repeat", type=positive, default=3)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--memory-sizes", type=counts, default="1000000,5000000,10000000")

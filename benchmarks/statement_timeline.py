@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from arguments import positive  # benchmarks/arguments.py, beside this script
-from bench_data import DEFAULT_INVALID_RATE, bench_file
+import duckdb
+from arguments import positive, share  # benchmarks/arguments.py, beside this script
+from bench_data import DEFAULT_INVALID_RATE, bench_file, flushed_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -160,7 +159,7 @@ def markdown(report: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=positive, default=5_000_000)
-    parser.add_argument("--invalid-rate", type=float, default=DEFAULT_INVALID_RATE)
+    parser.add_argument("--invalid-rate", type=share, default=DEFAULT_INVALID_RATE)
     parser.add_argument("--parts", type=positive, default=10)
     parser.add_argument("--warehouse", type=Path, help="ingest into a copy of this warehouse")
     parser.add_argument("--probe-keys-limit", type=int, default=writer_module.PROBE_KEYS_LIMIT)
@@ -168,8 +167,14 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
     args = parser.parse_args()
-    if args.warehouse and not args.warehouse.is_file():
-        parser.error(f"--warehouse {args.warehouse}: no such file")
+    if args.warehouse:
+        if not args.warehouse.is_file():
+            parser.error(f"--warehouse {args.warehouse}: no such file")
+        # Refused before minutes of copying a large file, not by a traceback after it.
+        try:
+            duckdb.connect(str(args.warehouse), read_only=True).close()
+        except duckdb.Error as exc:
+            parser.error(f"--warehouse {args.warehouse}: {str(exc).splitlines()[0]}")
     args.data_dir.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     path, truth = bench_file(args.lines, args.invalid_rate, args.data_dir)
@@ -177,10 +182,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
         database = Path(scratch) / "warehouse.duckdb"
         if args.warehouse:
-            shutil.copyfile(args.warehouse, database)
-            # Flushed before the clock starts: otherwise the copy's writeback competes with it.
-            with database.open("rb+") as handle:
-                os.fsync(handle.fileno())
+            flushed_copy(args.warehouse, database)
         report = timeline(path, database, truth, args.parts, args.chunk_bytes)
     report["probe_keys_limit"] = args.probe_keys_limit
     report["warehouse"] = str(args.warehouse) if args.warehouse else None

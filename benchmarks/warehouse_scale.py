@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -38,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
-from arguments import counts, positive  # noqa: E402 - benchmarks/arguments.py, beside this script
+from arguments import counts, positive, share  # noqa: E402 - benchmarks/arguments.py, beside this script
+from bench_data import flushed_copy  # noqa: E402 - benchmarks/bench_data.py, beside this script
 
 from event_platform.config import Settings  # noqa: E402
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
@@ -106,10 +106,7 @@ def run_once(
     Dagster file through the lineage there; time each step."""
     database = scratch / "warehouse.duckdb"
     if base is not None:
-        shutil.copyfile(base, database)
-        # Flushed before the clock starts: otherwise the copy's writeback competes with the run.
-        with database.open("rb+") as handle:
-            os.fsync(handle.fileno())
+        flushed_copy(base, database)
     timings: dict[str, dict] = {}
     with connect(database) as con:
         for label, source in files.items():
@@ -209,7 +206,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--duplicate-rate",
-        type=float,
+        type=share,
         default=0.01,
         help="share of lines that repeat an earlier line of the file (generator's option)",
     )

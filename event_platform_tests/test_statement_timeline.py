@@ -94,5 +94,22 @@ def test_a_missing_warehouse_is_a_one_line_usage_error(tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
 
 
+def test_a_file_that_is_not_a_warehouse_is_refused_before_the_copy(tmp_path: Path) -> None:
+    not_a_warehouse = tmp_path / "notes.txt"
+    not_a_warehouse.write_text("not a DuckDB file\n")
+    completed = run_timeline(tmp_path, "--warehouse", str(not_a_warehouse))
+    assert completed.returncode == 2
+    assert "notes.txt" in completed.stderr and "not a valid DuckDB database" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "out" / "statements.json").exists()
+
+
+def test_an_invalid_rate_outside_0_to_1_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    completed = run_timeline(tmp_path, "--invalid-rate", "5")
+    assert completed.returncode == 2
+    assert "--invalid-rate: '5' must be between 0 and 1" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
 def test_a_run_that_misses_the_truth_fails_the_command(tmp_path: Path) -> None:
     assert_refuses_a_contradicted_truth(lambda: run_timeline(tmp_path), tmp_path / "data" / TRUTH)
