@@ -48,7 +48,8 @@ from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_key
 from event_platform.store.schema import DUPLICATE_REASON
 
 # While `file_keys` holds at most this many keys, each chunk probes it (at most ~0.03 CPU-s,
-# and 64 MB: well inside the 256 MB cap, where the table would start to spill).
+# and 64 MB: well inside the 256 MB cap, where the table would start to spill). Swept from 1M
+# to 16M with benchmarks/statement_timeline.py (docs/performance.md, the round of 7c80524).
 PROBE_KEYS_LIMIT = 4_000_000
 # A valid row of a probed chunk is stored when it is its hash's first line in the chunk and no
 # earlier line has it; in a chunk past the limit, when it is the first in the chunk.
