@@ -20,6 +20,9 @@ DEFAULT_DATA_DIR = "data"
 DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 DEFAULT_SENSOR_INTERVAL_SECONDS = 2
+# Events are a few hundred bytes; a line past this is rejected as `line_too_long` unparsed, so
+# one runaway line neither fails its file nor takes memory in proportion to its length.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -71,6 +74,7 @@ class Settings:
     freshness_hours: float = 24.0
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @property
     def landing_dir(self) -> Path:
@@ -103,5 +107,8 @@ class Settings:
                 "EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS",
                 str(DEFAULT_SENSOR_INTERVAL_SECONDS),
                 _positive_int,
+            ),
+            max_line_bytes=_read(
+                env, "EVENT_PLATFORM_MAX_LINE_BYTES", str(DEFAULT_MAX_LINE_BYTES), _positive_int
             ),
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.contract import StreamContract
 from event_platform.hashing import with_event_hash
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, LineChunk, read_line_chunks
@@ -44,6 +45,8 @@ def validate_file(
     contract: StreamContract,
     allowed_event_types: frozenset[int],
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
     workers: int = DEFAULT_WORKERS,
     valid_columns: Sequence[str] | None = None,
 ) -> Iterator[HashedChunk]:
@@ -53,7 +56,7 @@ def validate_file(
     the workers compute only those.
     """
     validators: queue.SimpleQueue[Validator] = queue.SimpleQueue()
-    created = [Validator(contract, allowed_event_types) for _ in range(workers)]
+    created = [Validator(contract, allowed_event_types, memory_limit) for _ in range(workers)]
     for validator in created:
         validators.put(validator)
 
@@ -74,7 +77,10 @@ def validate_file(
 
     try:
         yield from ordered_map(
-            work, read_line_chunks(path, digest, chunk_bytes), workers=workers, name="validate"
+            work,
+            read_line_chunks(path, digest, chunk_bytes, max_line_bytes),
+            workers=workers,
+            name="validate",
         )
     finally:
         for validator in created:

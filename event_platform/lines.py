@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from event_platform.config import DEFAULT_CHUNK_BYTES
+from event_platform.config import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES
 
 UTF8_BOM = b"\xef\xbb\xbf"
 # Spare room in each read buffer for the partial line carried over from the block before.
@@ -38,10 +38,15 @@ class FileDigest:
 
 @dataclass(frozen=True)
 class LineChunk:
-    """Consecutive lines of one file: `raw` holds them without their `\\n`."""
+    """Consecutive lines of one file: `raw` holds them without their `\\n`.
+
+    A line longer than the reader's `max_line_bytes` is held by its first `max_line_bytes`
+    bytes and flagged in `overlong` (None when no line of the chunk is).
+    """
 
     first_line_number: int
     raw: pa.LargeBinaryArray
+    overlong: pa.BooleanArray | None = None
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -67,26 +72,41 @@ def _split(block: bytes | memoryview) -> pa.LargeBinaryArray:
     return pieces
 
 
+def _chunk(first_line: int, raw: pa.LargeBinaryArray, max_line_bytes: int) -> LineChunk:
+    """A chunk of split lines, with any line over `max_line_bytes` cut to it and flagged."""
+    overlong = pc.greater(pc.binary_length(raw), max_line_bytes)
+    if not pc.any(overlong).as_py():
+        return LineChunk(first_line, raw)
+    cut = pc.if_else(overlong, pc.binary_slice(raw, 0, max_line_bytes), raw)
+    return LineChunk(first_line, cut, overlong)
+
+
 def read_line_chunks(
-    path: Path, digest: FileDigest | None = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    path: Path,
+    digest: FileDigest | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[LineChunk]:
     """Yield the file's lines in chunks of roughly `chunk_bytes`.
 
     A UTF-8 byte-order mark at the very start is dropped; the last line counts even without a
-    final `\n`; an empty file has no lines. A line longer than `chunk_bytes` is still read whole
-    (the block grows until it holds a newline). The file's sha256 is computed on a helper thread
-    (hashlib releases the GIL), overlapping with whatever the consumer does with each chunk.
+    final `\n`; an empty file has no lines. A line longer than `max_line_bytes` is kept as its
+    first `max_line_bytes` bytes and flagged (`LineChunk.overlong`); once a partial line
+    outgrows that, the rest of it is read past without being held, so memory stays bounded by
+    the block and line limits whatever the file holds. The file's sha256 is computed on a
+    helper thread (hashlib releases the GIL), overlapping with whatever the consumer does.
 
     Blocks are read into two buffers that take turns: one is hashed while the next is filled.
-    `_split` copies the lines out, so a yielded chunk never points into a buffer. Fresh `bytes`
-    per block, joined to the carried partial line, cost two new 16 MB allocations per chunk,
-    each faulted in page by page by the kernel (docs/performance.md, "page faults").
+    `_split` copies the lines out, so a yielded chunk never points into a buffer; fresh
+    `bytes` per block would be faulted in page by page by the kernel every block.
     """
     digest = digest if digest is not None else FileDigest()
     next_line = 1
     buffers = [bytearray(), bytearray()]
     turn = 0
     carry = memoryview(b"")
+    # The kept head of an overlong line whose end has not been read yet.
+    skipping: bytes | None = None
     first = True
     pending: Future | None = None
     with path.open("rb") as handle, ThreadPoolExecutor(1, "sha256") as hasher:
@@ -114,28 +134,50 @@ def read_line_chunks(
                 if bytes(block[: len(UTF8_BOM)]) == UTF8_BOM:
                     start = len(UTF8_BOM)
             end = len(carry) + filled
+            if skipping is not None:
+                newline = buffers[turn].find(b"\n", 0, end)
+                if newline < 0 and not at_end:
+                    carry = memoryview(b"")
+                    turn = 1 - turn
+                    continue
+                yield _overlong(next_line, skipping)
+                digest.lines += 1
+                next_line += 1
+                skipping = None
+                if newline < 0:
+                    break
+                start = newline + 1
             if at_end:
                 # The rest is the last chunk, even when its last line has no final newline.
                 if end > start:
-                    raw = _split(view[start:end])
-                    digest.lines += len(raw)
-                    yield LineChunk(next_line, raw)
+                    chunk = _chunk(next_line, _split(view[start:end]), max_line_bytes)
+                    digest.lines += len(chunk)
+                    yield chunk
                 break
             cut = buffers[turn].rfind(b"\n", start, end)
             if cut < 0:
-                # No line ends in this block yet: keep all of it and read a larger one.
-                carry = view[start:end]
+                if end - start > max_line_bytes:
+                    # Longer than any line may be: keep its head, read past the rest.
+                    skipping = bytes(view[start : start + max_line_bytes])
+                    carry = memoryview(b"")
+                else:
+                    # No line ends in this block yet: keep all of it and read a larger one.
+                    carry = view[start:end]
                 turn = 1 - turn
                 continue
             carry = view[cut + 1 : end]
-            raw = _split(view[start : cut + 1])
-            digest.lines += len(raw)
-            yield LineChunk(next_line, raw)
-            next_line += len(raw)
+            chunk = _chunk(next_line, _split(view[start : cut + 1]), max_line_bytes)
+            digest.lines += len(chunk)
+            yield chunk
+            next_line += len(chunk)
             turn = 1 - turn
         if pending is not None:
             pending.result()
     digest.sha256 = digest._hasher.hexdigest()
+
+
+def _overlong(line_number: int, head: bytes) -> LineChunk:
+    return LineChunk(line_number, pa.array([head], pa.large_binary()), pa.array([True], pa.bool_()))
 
 
 def _read_into(handle: BinaryIO, view: memoryview) -> int:
@@ -158,27 +200,26 @@ def lines_again(
     wanted: Iterable[pl.Series],
     expected_sha256: str,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[pl.DataFrame]:
-    """Read the file once more and yield the text of the wanted lines, chunk by chunk.
+    """Read the file once more and yield the exact bytes of the wanted lines, chunk by chunk.
 
     The writer learns that some stored lines are duplicates of other files only after the whole
-    file has gone past (see `store.writer`); their raw text, which `rejected_events` keeps, is
+    file has gone past (see `store.writer`); their raw bytes, which `rejected_events` keeps, are
     fetched here rather than held for every line meanwhile. `wanted` yields the line numbers in
     batches, each ascending and after the one before; a batch is only asked for when the read
-    reaches it, so a file of any size never has all of its numbers in memory at once (10M
-    numbers held at once took 78 MB). The text is what the parser kept for a valid line: UTF-8,
-    trailing `\\r` dropped. A file whose sha256 differs from the first pass raises
-    `FileChangedError`, after the last chunk, so the caller's transaction rolls back.
-    Each chunk finds its lines by binary search in the sorted numbers and takes them by
-    position: a membership test against all of them in every chunk took twice as long (3.1 s
-    against 1.4 s to re-read 4.9M lines, docs/performance.md).
+    reaches it, so a file of any size never has all of its numbers in memory at once. Frames
+    hold `line_number` and `raw` (the line's bytes without its `\\n`). A file whose sha256
+    differs from the first pass raises `FileChangedError` after the last chunk, so the caller's
+    transaction rolls back. Each chunk finds its lines by binary search in the sorted numbers
+    and takes them by position, rather than testing every number against the chunk.
     """
     batches = iter(wanted)
     pending = pl.Series("line_number", [], pl.Int64)
     last_asked = 0
     drained = False
     digest = FileDigest()
-    for chunk in read_line_chunks(path, digest, chunk_bytes):
+    for chunk in read_line_chunks(path, digest, chunk_bytes, max_line_bytes):
         start = chunk.first_line_number
         end = start + len(chunk)
         while not drained and (pending.is_empty() or pending[-1] < end):
@@ -194,14 +235,8 @@ def lines_again(
         if here == 0:
             continue
         numbers, pending = pending.slice(0, here), pending.slice(here)
-        try:
-            text = chunk.raw.take((numbers - start).to_arrow()).cast(pa.large_string())
-        except pa.ArrowInvalid:
-            # These lines were valid UTF-8 on the first pass: the file changed under us.
-            raise _changed(path, expected_sha256, "some lines are no longer UTF-8") from None
-        yield pl.DataFrame({"line_number": numbers, "line": pl.from_arrow(text)}).with_columns(
-            pl.col("line").str.strip_suffix("\r")
-        )
+        raw = chunk.raw.take((numbers - start).to_arrow())
+        yield pl.DataFrame({"line_number": numbers, "raw": pl.from_arrow(raw)})
     if digest.sha256 != expected_sha256:
         raise _changed(path, expected_sha256, f"sha256 now {digest.sha256[:12]}...")
 

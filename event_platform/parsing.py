@@ -14,7 +14,8 @@ line it does not match (any other key order, an escape, anything broken) takes t
 path, so the fast path changes speed, never verdicts.
 
 Both paths are generated from the contract's field list, so another stream's shape needs no
-code here. What this stage emits: `line_number`, `line` (decoded text or NULL), `shape_reasons`
+code here. What this stage emits: `line_number`, `line` (decoded text or NULL, without a
+trailing `\\r`), `raw` (the line's exact bytes), `shape_reasons`
 (NULL when the fast path proved the shape), and one text column per scalar field (NULL where
 the field is absent or of the wrong JSON type).
 """
@@ -148,10 +149,10 @@ class StructuralParser:
                     )
         reason_list = ", ".join(f"coalesce({r}, []::VARCHAR[])" for r in reasons)
         stages = [
-            "decoded AS (SELECT line_number, try(decode(raw)) AS text FROM chunk_lines)",
-            "lines AS (SELECT line_number, CASE WHEN ends_with(text, chr(13)) "
+            "decoded AS (SELECT line_number, raw, try(decode(raw)) AS text FROM chunk_lines)",
+            "lines AS (SELECT line_number, raw, CASE WHEN ends_with(text, chr(13)) "
             "THEN left(text, -1) ELSE text END AS line FROM decoded)",
-            "flagged AS (SELECT line_number, line, "
+            "flagged AS (SELECT line_number, raw, line, "
             "coalesce(regexp_full_match(line, '[ \\t\\f\\v\\r]*'), false) AS blank FROM lines)",
             "checked AS (SELECT *, NOT blank AND line IS NOT NULL AND json_valid(line) AND NOT ("
             f"regexp_matches(line, {_quote(LENIENT)}) AND regexp_matches(regexp_replace(line, "
@@ -166,7 +167,7 @@ class StructuralParser:
         return (
             "WITH "
             + ",\n".join(stages)
-            + f"\nSELECT line_number, line, flatten([{reason_list}]) AS shape_reasons, "
+            + f"\nSELECT line_number, line, raw, flatten([{reason_list}]) AS shape_reasons, "
             + ", ".join(outputs)
             + f" FROM {previous} ORDER BY line_number"
         )
@@ -204,11 +205,13 @@ class StructuralParser:
             chunk.first_line_number, chunk.first_line_number + len(chunk), eager=True
         )
         line = pl.from_arrow(text)
-        # Stripping copies every line (0.05-0.1 CPU-s per 1M lines), so only CRLF files pay for it.
-        # The fast pattern itself allows the `\r` as trailing JSON white space.
+        # The line's exact bytes, for a rejected line's record: a view of the same buffers.
+        raw = line.cast(pl.Binary)
+        # Stripping copies every line, so only CRLF files pay for it. The fast pattern itself
+        # allows the `\r` as trailing JSON white space.
         if line.str.ends_with("\r").any():
             line = line.str.strip_suffix("\r")
-        frame = pl.DataFrame({"line_number": numbers, "line": line})
+        frame = pl.DataFrame({"line_number": numbers, "line": line, "raw": raw})
         captured = frame.with_columns(
             pl.col("line").str.extract_groups(self.fast_pattern).alias("fast")
         ).unnest("fast")
@@ -217,6 +220,7 @@ class StructuralParser:
         fast = captured.filter(matched).select(
             "line_number",
             "line",
+            "raw",
             pl.lit(None, pl.List(pl.String)).alias("shape_reasons"),
             *self.outputs,
         )

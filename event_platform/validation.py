@@ -11,24 +11,24 @@ from dataclasses import dataclass
 
 import duckdb
 import polars as pl
-import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
+from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
 from event_platform.contract import StreamContract
 from event_platform.hashing import CANONICAL_COLUMN
 from event_platform.lines import LineChunk
 from event_platform.parsing import StructuralParser
 
 REASONS = pl.List(pl.String)
-VALIDATOR_MEMORY_LIMIT = "256MB"
+LINE_TOO_LONG = "line_too_long"
 
 
 @dataclass(frozen=True)
 class ValidatedChunk:
     """One chunk's verdicts.
 
-    `valid`: line_number, line, the stored columns and `canonical` (hashed, then dropped, by
-    `with_event_hash`); `rejected`: line_number, raw_line, reasons.
+    `valid`: line_number, raw, the stored columns and `canonical` (hashed, then dropped, by
+    `with_event_hash`); `rejected`: line_number, raw_line (the line's exact bytes), reasons.
     """
 
     valid: pl.DataFrame
@@ -38,14 +38,19 @@ class ValidatedChunk:
 class Validator:
     """Validates chunks against one contract; owns a private in-memory DuckDB for parsing."""
 
-    def __init__(self, contract: StreamContract, allowed_event_types: frozenset[int]) -> None:
+    def __init__(
+        self,
+        contract: StreamContract,
+        allowed_event_types: frozenset[int],
+        memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
+    ) -> None:
         self.contract = contract
         self.parser = StructuralParser(contract)
         self.schema = contract.value_schema(allowed_event_types)
         self.scalar_columns = [f.name for f in contract.scalar_fields]
         self.paths = {f.name: f.path for f in contract.scalar_fields}
         # Holds one chunk at a time; capped like the warehouse so memory stays flat.
-        self._con = duckdb.connect(":memory:", config={"memory_limit": VALIDATOR_MEMORY_LIMIT})
+        self._con = duckdb.connect(":memory:", config={"memory_limit": memory_limit})
         self.parser.prepare(self._con)
 
     def close(self) -> None:
@@ -91,46 +96,42 @@ class Validator:
         failing = (pl.col("shape_reasons").list.len() > 0).fill_null(False) | pl.col("row").is_in(
             value_reasons["row"].implode()
         )
+        overlong = _overlong_lines(chunk)
+        if overlong is not None:
+            # Only the head of such a line was read: whatever it parsed as, it is rejected.
+            failing = failing | pl.col("line_number").is_in(overlong.implode())
         # One select: the typed columns and the canonical rendering both read the checked text.
         valid = (
             parsed.lazy()
             .filter(~failing)
             .select(
                 "line_number",
-                "line",
+                "raw",
                 *self.contract.typed_columns,
                 self.contract.canonical.alias(CANONICAL_COLUMN),
             )
         )
+        reasons = pl.concat_list(
+            pl.col("shape_reasons").fill_null(pl.lit([], REASONS)),
+            pl.col("value_reasons").fill_null(pl.lit([], REASONS)),
+        )
+        if overlong is not None:
+            reasons = (
+                pl.when(pl.col("line_number").is_in(overlong.implode()))
+                .then(pl.lit([LINE_TOO_LONG], REASONS))
+                .otherwise(reasons)
+            )
         rejected = (
             parsed.filter(failing)
             .join(value_reasons, on="row", how="left")
-            .select(
-                "row",
-                "line_number",
-                pl.col("line").alias("raw_line"),
-                pl.concat_list(
-                    pl.col("shape_reasons").fill_null(pl.lit([], REASONS)),
-                    pl.col("value_reasons").fill_null(pl.lit([], REASONS)),
-                ).alias("reasons"),
-            )
+            .select("line_number", pl.col("raw").alias("raw_line"), reasons.alias("reasons"))
         )
-        return valid, _with_replaced_text(rejected, chunk)
+        return valid, rejected
 
 
-def _with_replaced_text(rejected: pl.DataFrame, chunk: LineChunk) -> pl.DataFrame:
-    """Fill raw_line for lines that were not UTF-8, decoding with U+FFFD so nothing is dropped.
-
-    Only invalid-UTF-8 lines pass through Python here, which keeps the hot path vectorised.
-    """
-    undecodable = rejected.filter(pl.col("raw_line").is_null())
-    if undecodable.is_empty():
-        return rejected.drop("row")
-    raw = pc.take(chunk.raw, undecodable["row"].to_arrow()).to_pylist()
-    text = [value.decode("utf-8", "replace").removesuffix("\r") for value in raw]
-    replaced = undecodable.with_columns(pl.Series("raw_line", text, pl.String))
-    return (
-        pl.concat([rejected.filter(pl.col("raw_line").is_not_null()), replaced])
-        .sort("line_number")
-        .drop("row")
-    )
+def _overlong_lines(chunk: LineChunk) -> pl.Series | None:
+    """Numbers of the chunk's lines that were cut at the reader's limit, or None."""
+    if chunk.overlong is None:
+        return None
+    numbers = pl.Series(chunk.line_numbers())
+    return numbers.filter(pl.Series(chunk.overlong))

@@ -201,12 +201,13 @@ def test_reason_codes(tmp_path: Path, line: str, expected: list[str]) -> None:
     assert reasons_of(tmp_path, line) == sorted(expected)
 
 
-def test_invalid_utf8_is_rejected_with_replacement_text(tmp_path: Path) -> None:
-    raw = event_line().encode().replace(b"TAFgZ", b"\xff\xfe")
-    valid, rejected = validate_lines(tmp_path, b"\xc3(" + raw + b"\n")
+def test_invalid_utf8_is_rejected_with_its_exact_bytes(tmp_path: Path) -> None:
+    """The rejected row is the store's only copy of the line: its bytes, not a decoding."""
+    raw = b"\xc3(" + event_line().encode().replace(b"user0", b"u\xff\xfe@")
+    valid, rejected = validate_lines(tmp_path, raw + b"\n")
     assert valid == []
     assert rejected[0]["reasons"] == ["malformed_json"]
-    assert rejected[0]["raw_line"].startswith("\ufffd(")
+    assert rejected[0]["raw_line"] == raw
 
 
 def test_file_level_line_rules(tmp_path: Path) -> None:
@@ -219,9 +220,10 @@ def test_file_level_line_rules(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("other_newline", [b"\n", b"\r\n"], ids=["mixed", "crlf"])
-def test_kept_text_loses_the_carriage_return(tmp_path: Path, other_newline: bytes) -> None:
-    """The text kept for a line (a rejection's raw_line, a duplicate's) never ends in `\\r`,
-    on either parser path, whether one line or every line ends in CRLF."""
+def test_kept_bytes_are_the_lines_own(tmp_path: Path, other_newline: bytes) -> None:
+    """The bytes kept for a line (a rejection's raw_line, a duplicate's) are the line's own up
+    to its `\\n`, a carriage return included, on either parser path, whether one line or every
+    line ends in CRLF."""
     out_of_range = event_line(event_type=11)  # the fast path's shape, rejected by value
     reordered = json.dumps(dict(reversed(list(json.loads(event_line(1)).items()))))  # JSON path
     lines = [event_line(1), out_of_range, reordered, "not json"]
@@ -230,9 +232,9 @@ def test_kept_text_loses_the_carriage_return(tmp_path: Path, other_newline: byte
         for number, line in enumerate(lines, start=1)
     )
     valid, rejected = validate_lines(tmp_path, raw)
-    kept = {row["line_number"]: row["line"] for row in valid}
+    kept = {row["line_number"]: row["raw"] for row in valid}
     kept |= {row["line_number"]: row["raw_line"] for row in rejected}
-    assert kept == dict(enumerate(lines, start=1))
+    assert kept == dict(enumerate(raw.split(b"\n")[:-1], start=1))
 
 
 def test_empty_file_has_no_lines(tmp_path: Path) -> None:

@@ -45,5 +45,5 @@ def test_the_consumer_gets_only_the_columns_it_names_with_the_same_values(
     assert valid.equals(full_valid.select("line_number", "event_hash"))
     assert rejected.equals(full_rejected)
     # The full output really is wider: the typed columns and the writer's keys.
-    assert {"event_time", "hash_key", "first_in_chunk", "line"} <= set(full_valid.columns)
+    assert {"event_time", "hash_key", "first_in_chunk", "raw"} <= set(full_valid.columns)
     assert valid["line_number"].is_sorted() and len(valid) + len(rejected) == 2_000

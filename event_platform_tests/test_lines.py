@@ -71,8 +71,8 @@ def test_batches_of_any_extent_come_back_as_their_lines_in_order(tmp_path: Path)
     read = pl.concat(frames)
     expected = [1, 2, *range(5, 14), 31, 59, 60]
     assert read["line_number"].to_list() == expected
-    # The text as the parser keeps it: the trailing carriage return is gone.
-    assert read["line"].to_list() == [f"line {n:03d}" for n in expected]
+    # The lines' exact bytes, each without its newline only.
+    assert read["raw"].to_list() == [f"line {n:03d}\r".encode() for n in expected]
 
 
 def test_a_batch_is_asked_for_only_when_the_read_reaches_it(tmp_path: Path) -> None:
