@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, lines_again
@@ -59,15 +60,19 @@ def ingest_file(
     contract: StreamContract = EVENTS_CONTRACT,
     allowed_event_types: frozenset[int] = frozenset(range(1, 11)),
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> IngestResult:
     """Replace the partition `source_file` (default: the file name) with this file's lines.
 
     `progress(lines_done, bytes_done)` is called after each chunk so long runs can report;
-    `log` is told about the work after the last chunk (moving duplicates of other files).
-    Chunks are validated `workers` at a time and written in file order as they come.
+    `log` is told about the work after the last chunk (moving duplicates of other files);
+    `before_commit` is called once every chunk is written, before the partition is settled
+    and committed. Chunks are validated `workers` at a time and written in file order.
     """
     source_file = source_file or path.name
     started = time.perf_counter()
@@ -80,6 +85,8 @@ def ingest_file(
         contract=contract,
         allowed_event_types=allowed_event_types,
         chunk_bytes=chunk_bytes,
+        max_line_bytes=max_line_bytes,
+        memory_limit=memory_limit,
         workers=workers,
     )
     lines_written = 0
@@ -94,7 +101,7 @@ def ingest_file(
             run_id,
             datetime.now(UTC),
             # Called after the last chunk, when `digest` holds the whole file's sha256.
-            reread=lambda late: lines_again(path, late, digest.sha256, chunk_bytes),
+            reread=lambda late: lines_again(path, late, digest.sha256, chunk_bytes, max_line_bytes),
             log=log,
         ) as writer,
     ):
@@ -108,6 +115,9 @@ def ingest_file(
             lines_written += len(hashed.chunk)
             if progress:
                 progress(lines_written, digest.bytes_read)
+        writer.file_read(digest.sha256, digest.lines)
+        if before_commit:
+            before_commit()
         tick = time.perf_counter()
     stages["commit"] += time.perf_counter() - tick
     counts = writer.counts

@@ -8,8 +8,9 @@ takes, writes a NEW file `snapshot-<UTC timestamp>-<n>.duckdb`, and swaps the sy
 `current.duckdb` to it with `os.replace` (atomic on POSIX). Readers only ever open snapshots,
 read-only; a snapshot is never written after it is published, so readers never block anyone.
 
-What is published: events of files whose latest reconciliation report passed (a file whose
-report failed, or that was never reconciled, is not served), every reconciliation report (so
+What is published: events of files whose stored version (the ingestion run and file digest in
+`ingestions`) has a passing latest reconciliation report (a file whose report failed, or whose
+stored version was never reconciled, is not served), every reconciliation report (so
 the API can say why a file is missing), the whole error bucket `rejected_events` (rejections are
 facts about the input, useful precisely when reconciliation failed), and small derived tables
 (`daily_stats`, `rejection_reasons`, `snapshot_info`) so the API and `/metrics` never aggregate
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from event_platform.store.connection import LOCK_RETRY_SECONDS, StoreBusyError
+from event_platform.store.connection import LOCK_WAIT_SECONDS, StoreBusyError
 from event_platform.store.schema import (
     DUPLICATE_REASON,
     EVENTS_COLUMNS,
@@ -126,13 +127,21 @@ _COPY_STATEMENTS = (
     f"""CREATE TABLE snap.main.reconciliation_reports AS
         SELECT {_columns(RECONCILIATION_COLUMNS)} FROM wh.main.reconciliation_reports
         ORDER BY source_file, checked_at""",
+    # A file is served when the version stored now (its ingestion run and file digest) has a
+    # passing latest reconciliation: a newer version stored but not yet reconciled is not.
     """CREATE TABLE snap.main.published_files AS
-        SELECT source_file, file_sha256, checked_at, run_id FROM snap.main.reconciliation_reports
-        QUALIFY row_number() OVER (PARTITION BY source_file ORDER BY checked_at DESC) = 1
-            AND passed""",
+        SELECT i.source_file, i.file_sha256, r.checked_at, r.run_id, i.run_id AS ingest_run_id
+        FROM wh.main.ingestions i
+        JOIN (SELECT * FROM snap.main.reconciliation_reports
+              QUALIFY row_number() OVER (
+                  PARTITION BY source_file, ingest_run_id ORDER BY checked_at DESC) = 1) r
+          ON r.source_file = i.source_file AND r.ingest_run_id = i.run_id
+             AND r.file_sha256 = i.file_sha256
+        WHERE r.passed""",
     f"""CREATE TABLE snap.main.events AS
         SELECT {_columns(EVENTS_COLUMNS, "e")} FROM wh.main.events e
-        SEMI JOIN snap.main.published_files p ON e.source_file = p.source_file
+        SEMI JOIN snap.main.published_files p
+            ON e.source_file = p.source_file AND e.run_id = p.ingest_run_id
         ORDER BY e.event_time, e.event_hash""",
     f"""CREATE TABLE snap.main.rejected_events AS
         SELECT {_columns(REJECTED_COLUMNS)} FROM wh.main.rejected_events
@@ -170,7 +179,7 @@ def publish_snapshot(
     warehouse: Path,
     published_dir: Path,
     *,
-    wait_seconds: float = LOCK_RETRY_SECONDS,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
     now: datetime | None = None,
 ) -> PublishResult:
     """Copy reconciled data into a new snapshot, point `current.duckdb` at it, prune old ones.

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.hashing import event_hash_sql
@@ -53,10 +54,12 @@ class ReconciliationReport:
     passed: bool
     checked_at: datetime
     run_id: str
+    # The ingestion run whose stored rows were compared with the file (None: never ingested).
+    ingest_run_id: str | None = None
     samples: dict[str, list[int]] = field(default_factory=dict)
 
     def row(self) -> dict[str, object]:
-        """The columns of `reconciliation_reports`, in order."""
+        """The columns of `reconciliation_reports`, by name."""
         values = asdict(self)
         values.pop("samples")
         return values
@@ -192,6 +195,8 @@ def reconcile_partition(
     contract: StreamContract = EVENTS_CONTRACT,
     allowed_event_types: frozenset[int] = frozenset(range(1, 11)),
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReconciliationReport:
@@ -208,6 +213,10 @@ def reconcile_partition(
     con.execute("BEGIN TRANSACTION")
     try:
         # No rows: an empty span, BETWEEN NULL AND NULL, selects nothing, as it should.
+        stored_version = con.execute(
+            "SELECT run_id, file_sha256 FROM main.ingestions WHERE source_file = $f",
+            {"f": source_file},
+        ).fetchall()
         events_span = rowid_span(con, "events", source_file) or (None, None)
         rejected_span = rowid_span(con, "rejected_events", source_file) or (None, None)
         partition = {
@@ -229,6 +238,8 @@ def reconcile_partition(
             contract=contract,
             allowed_event_types=allowed_event_types,
             chunk_bytes=chunk_bytes,
+            max_line_bytes=max_line_bytes,
+            memory_limit=memory_limit,
             workers=workers,
             valid_columns=("line_number", "event_hash"),
         )
@@ -273,6 +284,9 @@ def reconcile_partition(
     outside_lines = [line for (line,) in outside_sample]
     samples["unexpected"] = sorted(samples["unexpected"] + outside_lines)[:SAMPLE_SIZE]
     balanced = digest.lines == stored + rejected + duplicates
+    ingest_run_id, stored_sha256 = stored_version[0] if stored_version else (None, None)
+    # The report vouches for one stored version: the file read now must be the one stored.
+    same_version = stored_sha256 == digest.sha256
     return ReconciliationReport(
         source_file=source_file,
         file_sha256=digest.sha256,
@@ -284,9 +298,10 @@ def reconcile_partition(
         missing_rows=found["missing"],
         unexpected_rows=found["unexpected"],
         mismatched_rows=found["mismatched"],
-        passed=balanced and not any(found.values()),
+        passed=balanced and same_version and not any(found.values()),
         checked_at=datetime.now(UTC).replace(tzinfo=None),
         run_id=run_id,
+        ingest_run_id=ingest_run_id,
         samples={verdict: lines for verdict, lines in samples.items() if lines},
     )
 
@@ -322,5 +337,6 @@ def _unproven_duplicates(
 def record_report(con: duckdb.DuckDBPyConnection, report: ReconciliationReport) -> None:
     """Append the report; the history of reports per file is kept."""
     row = report.row()
+    columns = ", ".join(row)
     placeholders = ", ".join(f"${name}" for name in row)
-    con.execute(f"INSERT INTO main.reconciliation_reports VALUES ({placeholders})", row)
+    con.execute(f"INSERT INTO main.reconciliation_reports ({columns}) VALUES ({placeholders})", row)

@@ -73,13 +73,18 @@ def build_warehouse(path: Path, events_per_file: dict[str, int] = EVENTS_PER_FIL
                 con.execute(
                     "INSERT INTO reconciliation_reports VALUES "
                     "(?, 'sha', 100, 90, 8, 2, 90, 0, 0, 0, ?, "
-                    "TIMESTAMP '2026-01-01 00:00:00' + to_minutes(?::BIGINT), 'run-1')",
+                    "TIMESTAMP '2026-01-01 00:00:00' + to_minutes(?::BIGINT), 'run-1', 'run-1')",
                     [source_file, passed, index],
                 )
+            con.execute(
+                "INSERT INTO ingestions VALUES (?, 'run-1', 'sha', 100, 90, 8, 2, "
+                "TIMESTAMP '2026-01-01 00:00:00')",
+                [source_file],
+            )
         for source_file, line, reasons in REJECTIONS:
             con.execute(
                 "INSERT INTO rejected_events VALUES (?, ?, ?, ?, now()::TIMESTAMP, 'run-1')",
-                [source_file, line, RAW_LINE, reasons],
+                [source_file, line, RAW_LINE.encode(), reasons],
             )
     finally:
         con.close()

@@ -37,7 +37,9 @@ while time.monotonic() < deadline:
         [name, name],
     )
     con.execute("INSERT INTO reconciliation_reports VALUES (?, 's', 200, 200, 0, 0, 200, 0, 0, "
-                "0, true, now()::TIMESTAMP, 'w')", [name])
+                "0, true, now()::TIMESTAMP, 'w', 'w')", [name])
+    con.execute("INSERT INTO ingestions VALUES (?, 'w', 's', 200, 200, 0, 0, now()::TIMESTAMP)",
+                [name])
     con.close()
     publish_snapshot(warehouse, published, wait_seconds=10)
 print(batch)

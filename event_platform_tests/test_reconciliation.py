@@ -86,7 +86,8 @@ def test_an_altered_hash_is_mismatched(stored) -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        "raw_line = left(raw_line, 2)",
+        "raw_line = encode(left(decode(raw_line), 2))",
+        "raw_line = raw_line || '\\x0D'::BLOB",
         "raw_line = NULL",
         "reasons = reasons[2:]",
         "reasons = list_append(reasons, 'out_of_range:event_type')",

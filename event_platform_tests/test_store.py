@@ -110,9 +110,10 @@ def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_mem
 def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(
     tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch, delete_batch_lines: int
 ) -> None:
-    """Found after the last chunk, such lines leave `events` for `rejected_events` with the text
-    they had in this file (not the other file's), and reconciliation still balances; whether
-    they are removed from `events` in one range of lines or many."""
+    """Found after the last chunk, such lines leave `events` for `rejected_events` with the bytes
+    they had in this file (not the other file's, carriage return included), and
+    reconciliation still balances; whether they are removed from `events` in one range of
+    lines or many."""
     monkeypatch.setattr(writer, "DELETE_BATCH_LINES", delete_batch_lines)
 
     ingest_file(
@@ -131,7 +132,10 @@ def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(
         "SELECT line_number, raw_line FROM rejected_events WHERE source_file = 'b.jsonl' "
         "ORDER BY line_number"
     ).fetchall()
-    assert duplicates == [(1, event_line(0)), (62, respelled), (63, event_line(0))]
+    assert duplicates == [
+        (number, f"{line}\r".encode())
+        for number, line in ((1, event_line(0)), (62, respelled), (63, event_line(0)))
+    ]
     keys = con.execute("SELECT count(*) FROM event_hash_keys WHERE source_file = 'b.jsonl'")
     assert keys.fetchall() == [(60,)]
     report = reconcile_partition(second, con, run_id="check", chunk_bytes=1_000)
@@ -153,7 +157,7 @@ def test_duplicates_of_other_files_are_moved_one_range_of_lines_at_a_time(
     asked: list[tuple[list[int], int]] = []
     read_again = ingestion.lines_again
 
-    def watched(path: Path, wanted, sha256: str, chunk_bytes: int):
+    def watched(path: Path, wanted, sha256: str, chunk_bytes: int, max_line_bytes: int):
         def batches():
             for batch in wanted:
                 [(still_stored,)] = con.execute(
@@ -162,7 +166,7 @@ def test_duplicates_of_other_files_are_moved_one_range_of_lines_at_a_time(
                 asked.append((batch.to_list(), still_stored))
                 yield batch
 
-        return read_again(path, batches(), sha256, chunk_bytes)
+        return read_again(path, batches(), sha256, chunk_bytes, max_line_bytes)
 
     monkeypatch.setattr(ingestion, "lines_again", watched)
     result = ingest_file(second, con, run_id="b", chunk_bytes=500, log=told.append)
@@ -261,7 +265,7 @@ def test_repeats_on_both_sides_of_the_probe_limit_are_all_found(
     late = con.execute(
         "SELECT line_number, raw_line FROM rejected_events WHERE source_file = 'p.jsonl' ORDER BY 1"
     ).fetchall()
-    assert late == [(6, events[2]), (42, events[1]), (43, events[30])]
+    assert late == [(6, events[2].encode()), (42, events[1].encode()), (43, events[30].encode())]
     assert told == [
         "p.jsonl: 2 stored lines repeat an earlier line of the file or an event of 0 other "
         "file(s); moving them to rejected_events"
@@ -308,9 +312,8 @@ def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, con) -> 
     ).fetchone() == (2,)
 
 
-def test_a_line_rewritten_to_invalid_utf8_during_ingestion_is_a_clear_error(
-    tmp_path: Path, con
-) -> None:
+def test_a_duplicate_line_rewritten_during_ingestion_is_a_clear_error(tmp_path: Path, con) -> None:
+    """The line is read again for its bytes after the last chunk: it is not what was stored."""
     from event_platform.lines import FileChangedError
 
     ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="a")
@@ -319,7 +322,7 @@ def test_a_line_rewritten_to_invalid_utf8_during_ingestion_is_a_clear_error(
     def break_the_duplicate_line(lines_done: int, bytes_done: int) -> None:
         second.write_bytes(b"\xff" + second.read_bytes()[1:])
 
-    with pytest.raises(FileChangedError, match="no longer UTF-8"):
+    with pytest.raises(FileChangedError, match="changed while it was being ingested"):
         ingest_file(second, con, run_id="torn", progress=break_the_duplicate_line)
     assert counts(con, "b.jsonl") == (0, 0, 0)
 

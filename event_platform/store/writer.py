@@ -124,16 +124,16 @@ _LATE_IN_RANGE = (
     "ORDER BY line_number"
 )
 
-# A valid line that is a duplicate keeps its text in `rejected_events`; `{rows}` holds
-# `line_number` and `line`. Used per chunk, and for the lines found after the last chunk.
+# A valid line that is a duplicate keeps its exact bytes in `rejected_events`; `{rows}` holds
+# `line_number` and `raw`. Used per chunk, and for the lines found after the last chunk.
 _INSERT_DUPLICATES = """
 INSERT INTO main.rejected_events
-SELECT $source_file, line_number, line, [$reason], $now, $run_id
+SELECT $source_file, line_number, raw, [$reason], $now, $run_id
 FROM {rows}
 """
 
-# Reads lines' text again: given their numbers in ascending batches (`lines.lines_again`), yields
-# frames of `line_number` and `line`.
+# Reads lines again: given their numbers in ascending batches (`lines.lines_again`), yields
+# frames of `line_number` and `raw`.
 Reread = Callable[[Iterator[pl.Series]], Iterator[pl.DataFrame]]
 
 
@@ -176,6 +176,8 @@ class PartitionWriter:
         self._stored_columns = [f.name for f in contract.scalar_fields]
         # Whether a chunk went unprobed: then the settle looks for repeats of earlier chunks.
         self._unprobed = False
+        # (sha256, lines) of the whole file, told once its last chunk is written.
+        self._file: tuple[str, int] | None = None
 
     def __enter__(self) -> PartitionWriter:
         self.con.execute("BEGIN TRANSACTION")
@@ -187,6 +189,7 @@ class PartitionWriter:
         self.con.execute(
             "DELETE FROM main.event_hash_keys WHERE source_file = $source_file", source
         )
+        self.con.execute("DELETE FROM main.ingestions WHERE source_file = $source_file", source)
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE file_keys (hash_key UBIGINT, line_number BIGINT)"
         )
@@ -210,7 +213,7 @@ class PartitionWriter:
         and a caller's `register` on this connection would be refused.
 
         `valid` carries `event_hash`, `hash_key`, `first_in_chunk` (see
-        `event_platform.hashing`) and its `line` text, which a duplicate keeps in
+        `event_platform.hashing`) and its `raw` bytes, which a duplicate keeps in
         `rejected_events`.
         """
         columns = ", ".join(self._stored_columns)
@@ -310,8 +313,39 @@ class PartitionWriter:
             f"INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM ({published})",
             {"source_file": self.params["source_file"]},
         )
+        self._record_version()
         for table in _SETTLE_TABLES:
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def file_read(self, file_sha256: str, lines: int) -> None:
+        """Tell the writer what the whole file was, once its last chunk is written."""
+        self._file = (file_sha256, lines)
+
+    def _record_version(self) -> None:
+        """The partition's row in `ingestions`: which run stored which version of the file.
+
+        Publication serves a partition only when a passing reconciliation names this exact
+        run and file digest, so a version stored but never reconciled is never served.
+        """
+        if self._file is None:
+            raise RuntimeError("the writer was not told which file it stored (file_read)")
+        sha256, lines = self._file
+        self.con.execute(
+            """
+            INSERT INTO main.ingestions (source_file, run_id, file_sha256, lines_total, stored,
+                                         rejected, duplicates, ingested_at)
+            VALUES ($source_file, $run_id, $sha256, $lines, $stored, $rejected, $duplicates,
+                    $now)
+            """,
+            {
+                **self.params,
+                "sha256": sha256,
+                "lines": lines,
+                "stored": self.counts.stored,
+                "rejected": self.counts.rejected,
+                "duplicates": self.counts.duplicates,
+            },
+        )
 
     def _move_late_duplicates(self, late: int, first: int, last: int) -> None:
         """Move the `late` lines (numbered `first` to `last`) from `events` to
