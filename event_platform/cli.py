@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"event-platform {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # A run in progress has failed and rolled its writes back by the time this is reached.
+        print(f"event-platform {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -9,6 +9,7 @@ still seen as new by a high-water-mark cursor.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,17 @@ class LandedFile:
     @property
     def fingerprint(self) -> str:
         """Changes when a new version of the file replaces the old one under the same name."""
-        return f"{self.size}-{self.mtime_ns}"
+        return fingerprint_of(self.size, self.mtime_ns)
+
+
+def fingerprint_of(size: int, mtime_ns: int) -> str:
+    """A file version's fingerprint: a hard link or a copy with its mtime keeps it."""
+    return f"{size}-{mtime_ns}"
+
+
+def file_fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return fingerprint_of(stat.st_size, stat.st_mtime_ns)
 
 
 def is_landed_name(name: str) -> bool:
@@ -50,3 +61,47 @@ def landed_files(landing_dir: Path) -> list[LandedFile]:
             )
     files.sort()
     return files
+
+
+class LandingError(ValueError):
+    """A path that cannot be landed; `str()` is one line naming it and why."""
+
+
+def landable(path: Path) -> Path:
+    """The regular file `path` points to, through any symlinks, or a `LandingError`.
+
+    A symlink is resolved here, against the folder it sits in: landing the link itself would
+    make a relative target resolve against the landing folder, i.e. another file.
+    """
+    if not path.exists() and not path.is_symlink():
+        raise LandingError(f"no such file: {path}")
+    try:
+        target = path.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        raise LandingError(f"broken symlink: {path}") from None
+    if not target.is_file():
+        kind = "a folder" if target.is_dir() else "not a regular file"
+        raise LandingError(f"{kind}: {path}")
+    return target
+
+
+def land(source: Path, landing_dir: Path, name: str) -> Path:
+    """Put the file `source` points to into `landing_dir` under `name`, atomically.
+
+    Hard-linked when it can be (no copy of a big file), else copied with its mtime, so the
+    landed file keeps the fingerprint of its source either way. A different file of that name
+    is replaced; the temporary name is a dot-file, which the landing sensor ignores.
+    """
+    source = landable(source)
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    target = landing_dir / name
+    if target.exists() and os.path.samefile(source, target):
+        return target
+    temporary = landing_dir / f".{name}.{os.getpid()}.tmp"
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(source, temporary)
+    except OSError:
+        shutil.copy2(source, temporary)
+    os.replace(temporary, target)
+    return target

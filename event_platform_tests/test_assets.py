@@ -118,7 +118,7 @@ def test_the_long_steps_say_what_they_are_doing(settings, instance) -> None:
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
     moving = "b.jsonl: 50 stored lines repeat an earlier line of the file or an event of 1 other"
     assert any(message.startswith(moving) for message in messages), messages
-    assert "b.jsonl: 50 lines reconciled, 0 MB" in messages
+    assert "b.jsonl: reconciled 50 lines: passed" in messages
 
 
 def test_the_data_checks_share_one_step_and_each_still_runs_alone(settings, instance) -> None:

@@ -70,7 +70,7 @@ def test_usage_errors_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> N
         f"event-platform ingest: no such file: {tmp_path / 'missing.jsonl'}"
     ]
     folder = cli("ingest", str(tmp_path), env=env)
-    assert folder.returncode == 2 and "not a regular file" in folder.stderr
+    assert folder.returncode == 2 and "a folder" in folder.stderr
     assert "Traceback" not in missing.stderr + folder.stderr
     no_args = cli("ingest", env=env)
     assert no_args.returncode == 2 and "Traceback" not in no_args.stderr
@@ -120,15 +120,19 @@ def test_a_bad_setting_is_a_one_line_usage_error(tmp_path: Path) -> None:
 def test_a_step_out_of_memory_names_the_limit_to_raise(tmp_path: Path) -> None:
     """DuckDB's own message suggests `SET memory_limit`; this platform takes it from the
     environment, and nothing of the file is stored."""
+    small = write_lines(tmp_path / "small.jsonl", [event_line(i) for i in range(10)])
+    assert cli("ingest", "--no-publish", str(small), env=environment(tmp_path)).returncode == 0
     path = write_lines(tmp_path / "big.jsonl", [event_line(i) for i in range(5_000)])
     env = environment(tmp_path, EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT="1MB")
     result = cli("ingest", str(path), env=env)
     assert result.returncode == 1
-    assert result.stderr == ""
-    (line,) = result.stdout.splitlines()
+    assert "Traceback" not in result.stderr
+    line, timing, done = result.stdout.splitlines()
     assert line.startswith(f"{path}: FAILED (run ")
+    assert timing.startswith("  time ") and done.startswith("done: 1 file(s) in ")
     assert "ran out of memory under its 1MB cap" in line
     assert "Raise EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT" in line
     database = tmp_path / "data" / "warehouse.duckdb"
     with duckdb.connect(str(database), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+        stored = con.execute("SELECT source_file, count(*) FROM events GROUP BY ALL")
+        assert stored.fetchall() == [("small.jsonl", 10)]

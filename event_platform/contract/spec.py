@@ -65,5 +65,10 @@ class StreamContract:
         return tuple(f for f in self.fields if f.parent == parent)
 
     @property
+    def paths(self) -> frozenset[str]:
+        """Every field path the contract names, at every level."""
+        return frozenset(f.path for f in self.fields)
+
+    @property
     def object_paths(self) -> tuple[str, ...]:
         return ("", *(f.path for f in self.fields if f.json_type == "object"))

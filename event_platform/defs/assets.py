@@ -7,18 +7,35 @@ otherwise query for, so the UI answers the first questions and plots them over t
 
 import hashlib
 import time
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
+from event_platform import progress
 from event_platform.defs.metadata import counts_table, table_metadata
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
+from event_platform.defs.stage_log import StageLog
 from event_platform.ingestion import ingest_file
+from event_platform.landing import LandingError, land
 from event_platform.reconciliation import reconcile_partition, record_report
+from event_platform.runs.versions import WRITER_WAIT_TAG
+from event_platform.runs.writer_turn import WRITER_POOL
 
-WRITER_POOL = "duckdb_writer"
 HASH_BLOCK = 8 * 1024 * 1024
+
+
+class RawEventFileConfig(dg.Config):
+    land_from: str | None = Field(
+        default=None,
+        description=(
+            "Land this file (through any symlink) into the landing folder under the "
+            "partition's name before fingerprinting it. The CLI sets it; leave it empty for a "
+            "file already landed."
+        ),
+    )
 
 
 @dg.asset(
@@ -31,18 +48,34 @@ HASH_BLOCK = 8 * 1024 * 1024
         "consumer), fingerprinted (sha256, size) as it was when ingested."
     ),
 )
-def raw_event_file(context: dg.AssetExecutionContext, platform: PlatformResource):
-    path = platform.landed_file(context.partition_key)
+def raw_event_file(
+    context: dg.AssetExecutionContext, config: RawEventFileConfig, platform: PlatformResource
+):
+    partition = context.partition_key
+    waited = context.run.tags.get(WRITER_WAIT_TAG)
+    if waited:
+        context.log.info(f"this run waited {waited}s for the warehouse writer before it started")
+    if config.land_from:
+        progress.report(progress.Progress(partition, progress.LANDING))
+        try:
+            land(Path(config.land_from), platform.landing_dir, partition)
+        except (LandingError, OSError) as exc:
+            raise dg.Failure(description=f"cannot land {config.land_from}: {exc}") from exc
+    path = platform.landed_file(partition)
+    size = path.stat().st_size
+    log = StageLog(context, progress.FINGERPRINTING, size)
     digest = hashlib.sha256()
+    done = 0
     with path.open("rb") as handle:
         while block := handle.read(HASH_BLOCK):
             digest.update(block)
-    stat = path.stat()
+            done += len(block)
+            log(0, done)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "sha256": digest.hexdigest(),
-            "bytes": dg.MetadataValue.int(stat.st_size),
+            "bytes": dg.MetadataValue.int(size),
         },
         data_version=dg.DataVersion(digest.hexdigest()),
     )
@@ -72,11 +105,8 @@ def validated_and_rejected_events(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ):
     path = platform.landed_file(context.partition_key)
-
-    def progress(lines: int, bytes_read: int) -> None:
-        context.log.info(f"{context.partition_key}: {lines:,} lines, {bytes_read / 1e6:,.0f} MB")
-
-    with warehouse(duckdb) as con:
+    log = StageLog(context, progress.STORING, path.stat().st_size)
+    with warehouse(duckdb, context.log.warning) as con:
         result = ingest_file(
             path,
             con,
@@ -84,8 +114,11 @@ def validated_and_rejected_events(
             source_file=context.partition_key,
             allowed_event_types=platform.event_types,
             chunk_bytes=platform.chunk_bytes,
-            progress=progress,
+            max_line_bytes=platform.max_line_bytes,
+            memory_limit=platform.duckdb_memory_limit,
+            progress=log,
             log=context.log.info,
+            before_commit=lambda: log.switch(progress.COMMITTING),
         )
     context.log.info(
         f"{result.source_file}: {result.lines:,} lines -> {result.stored:,} stored, "
@@ -97,7 +130,9 @@ def validated_and_rejected_events(
         "file_sha256": result.file_sha256,
         "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
         "lines_per_second": dg.MetadataValue.float(round(result.rows_per_second, 1)),
-        "mb_per_second": dg.MetadataValue.float(round(result.bytes / 1e6 / result.seconds, 2)),
+        "mb_per_second": dg.MetadataValue.float(
+            round(result.bytes / 1e6 / result.seconds, 2) if result.seconds else 0.0
+        ),
         "stage_seconds": dg.MetadataValue.json(result.stage_seconds),
     }
     yield dg.MaterializeResult(
@@ -135,13 +170,8 @@ def reconciliation_report(
 ):
     path = platform.landed_file(context.partition_key)
     started = time.perf_counter()
-
-    def progress(lines: int, bytes_read: int) -> None:
-        context.log.info(
-            f"{context.partition_key}: {lines:,} lines reconciled, {bytes_read / 1e6:,.0f} MB"
-        )
-
-    with warehouse(duckdb) as con:
+    log = StageLog(context, progress.RECONCILING, path.stat().st_size)
+    with warehouse(duckdb, context.log.warning) as con:
         report = reconcile_partition(
             path,
             con,
@@ -149,9 +179,13 @@ def reconciliation_report(
             source_file=context.partition_key,
             allowed_event_types=platform.event_types,
             chunk_bytes=platform.chunk_bytes,
-            progress=progress,
+            max_line_bytes=platform.max_line_bytes,
+            memory_limit=platform.duckdb_memory_limit,
+            progress=log,
         )
         record_report(con, report)
+    verdict = "passed" if report.passed else "FAILED"
+    context.log.info(f"{report.source_file}: reconciled {report.lines_total:,} lines: {verdict}")
     row = report.row()
     metadata = {
         name: value

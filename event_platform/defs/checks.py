@@ -19,11 +19,15 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from event_platform import progress
+from event_platform.contract import EVENTS_CONTRACT
+from event_platform.contract.reasons import mask_reason
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.landing import landed_files
+from event_platform.runs.writer_turn import WRITER_POOL
 from event_platform.store.counts import partition_counts
-from event_platform.store.schema import EVENTS_COLUMNS, table_schema
+from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema
 from event_platform.store.uniqueness import repeated_hashes
 
 SAMPLE = 10
@@ -56,11 +60,13 @@ def data_check(asset: str, description: str) -> Callable[[DataCheck], DataCheck]
     asset="reconciliation_report",
     blocking=True,
     partitions_def=event_files,
+    pool=WRITER_POOL,
     description="The store holds exactly the file's lines: none missing, unexpected or altered.",
 )
 def reconciliation_exact(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
+    progress.report(progress.Progress(context.partition_key, progress.CHECKING))
     with warehouse(duckdb) as con:
         row = con.execute(
             """
@@ -84,7 +90,17 @@ def reconciliation_exact(
     )
     metadata = dict(zip(names, row[:7], strict=True))
     metadata["checked_at"] = str(row[8])
-    return dg.AssetCheckResult(passed=bool(row[7]), metadata=metadata)
+    wrong = {name: metadata[name] for name in names[4:] if metadata[name]}
+    description = (
+        None
+        if row[7]
+        else "the store does not match the file: "
+        + (
+            ", ".join(f"{count:,} {name.removesuffix('_rows')}" for name, count in wrong.items())
+            or "the counts do not add up to the file's lines"
+        )
+    )
+    return dg.AssetCheckResult(passed=bool(row[7]), metadata=metadata, description=description)
 
 
 @data_check(
@@ -103,20 +119,56 @@ def rejection_rate(
         """,
         {"f": partition},
     ).fetchall()
+    first_failing = con.execute(
+        f"""
+        SELECT line_number, reasons FROM main.rejected_events
+        WHERE source_file = $f AND NOT reasons = [$duplicate]
+        ORDER BY line_number LIMIT {SAMPLE}
+        """,
+        {"f": partition, "duplicate": DUPLICATE_REASON},
+    ).fetchall()
     lines = stored + rejected + duplicates
     rate = rejected / lines if lines else 0.0
     severity = ERROR if rate > platform.rejection_error_rate else WARN
+    passed = rate <= platform.rejection_warn_rate
     return dg.AssetCheckResult(
-        passed=rate <= platform.rejection_warn_rate,
+        passed=passed,
         severity=severity,
+        description=None
+        if passed
+        else (
+            f"{rate:.1%} of the file's {lines:,} lines were rejected (WARN above "
+            f"{platform.rejection_warn_rate:.1%}, ERROR above {platform.rejection_error_rate:.1%})"
+        ),
         metadata={
             "rejection_rate": round(rate, 6),
             "rejected": rejected,
             "lines": lines,
             "warn_above": platform.rejection_warn_rate,
             "error_above": platform.rejection_error_rate,
-            "top_reasons": dg.MetadataValue.json(dict(reasons)),
+            "top_reasons": dg.MetadataValue.json(
+                {mask_reason(reason, EVENTS_CONTRACT): n for reason, n in reasons}
+            ),
+            "first_failing_lines": failing_lines_table(first_failing),
         },
+    )
+
+
+def failing_lines_table(rows: list[tuple[int, list[str]]]) -> dg.MetadataValue:
+    """The first failing lines with their reasons, details from the input masked."""
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "line_number": number,
+                    "reasons": ", ".join(mask_reason(r, EVENTS_CONTRACT) for r in reasons),
+                }
+            )
+            for number, reasons in rows
+        ],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("line_number", "int"), dg.TableColumn("reasons", "string")]
+        ),
     )
 
 
@@ -216,11 +268,13 @@ def event_time_not_in_future(
 @dg.multi_asset_check(
     specs=[spec for spec, _ in DATA_CHECKS.values()],
     can_subset=True,
+    pool=WRITER_POOL,
     description="The partition's data checks, through one warehouse connection.",
 )
 def partition_data_checks(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ) -> Iterator[dg.AssetCheckResult]:
+    progress.report(progress.Progress(context.partition_key, progress.CHECKING))
     with warehouse(duckdb) as con:
         selected = context.selected_asset_check_keys
         for key, (_, check) in DATA_CHECKS.items():

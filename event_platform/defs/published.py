@@ -1,8 +1,8 @@
 """`published_events`: the snapshot the HTTP API serves, refreshed after reconciliation.
 
 It only reads the warehouse (attached read-only for the few seconds the copy takes, see
-`event_platform.publishing`), so it needs no slot in the `duckdb_writer` pool; if an ingestion
-run holds the warehouse, publication waits for the lock like any reader.
+`event_platform.publishing`), but DuckDB refuses even a reader while another process writes,
+so it takes its turn in the `duckdb_writer` pool like the writers.
 """
 
 from pathlib import Path
@@ -10,14 +10,17 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from event_platform import progress
 from event_platform.defs.resources import PlatformResource
 from event_platform.publishing import publish_snapshot
+from event_platform.runs.writer_turn import WRITER_POOL
 
 
 @dg.asset(
     deps=[dg.AssetKey("reconciliation_report")],
     kinds={"duckdb"},
     group_name="serving",
+    pool=WRITER_POOL,
     # Re-publish whenever a file's reconciliation lands. Publication itself keeps out every
     # file whose latest report failed, so a failed blocking check never reaches the API.
     automation_condition=dg.AutomationCondition.eager(),
@@ -29,7 +32,8 @@ from event_platform.publishing import publish_snapshot
 def published_events(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ) -> dg.MaterializeResult:
-    result = publish_snapshot(Path(duckdb.database), Path(platform.data_dir) / "published")
+    progress.report(progress.Progress("snapshot", progress.PUBLISHING))
+    result = publish_snapshot(Path(duckdb.database), platform.published_dir)
     context.log.info(f"published {result.snapshot.name} ({result.events:,} events)")
     return dg.MaterializeResult(
         metadata={

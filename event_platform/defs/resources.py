@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from event_platform.config import Settings
-from event_platform.store.schema import create_tables
+from event_platform.store.connection import LOCK_WAIT_SECONDS, WarehouseError, cause_line, connect
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -23,6 +23,8 @@ class PlatformResource(dg.ConfigurableResource):
     rejection_error_rate: float
     chunk_bytes: int
     freshness_hours: float
+    duckdb_memory_limit: str = "256MB"
+    max_line_bytes: int = 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlatformResource:
@@ -33,11 +35,17 @@ class PlatformResource(dg.ConfigurableResource):
             rejection_error_rate=settings.rejection_error_rate,
             chunk_bytes=settings.chunk_bytes,
             freshness_hours=settings.freshness_hours,
+            duckdb_memory_limit=settings.duckdb_memory_limit,
+            max_line_bytes=settings.max_line_bytes,
         )
 
     @property
     def landing_dir(self) -> Path:
         return Path(self.data_dir) / "landing"
+
+    @property
+    def published_dir(self) -> Path:
+        return Path(self.data_dir) / "published"
 
     @property
     def event_types(self) -> frozenset[int]:
@@ -54,34 +62,79 @@ class PlatformResource(dg.ConfigurableResource):
         return path
 
 
-@contextmanager
-def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection with every table present.
+class WarehouseResource(DuckDBResource):
+    """DuckDB's resource, opened the platform's way (`store.connection.connect`).
 
-    DuckDB's out-of-memory error becomes a failure that names the setting to raise: its own
-    message suggests `SET memory_limit`, which a user of this platform sets through the
-    environment, and the step's open transaction has been rolled back by then.
+    `DuckDBResource` retries every I/O error ten times, so a corrupt or read-only warehouse
+    failed only after minutes while holding the writer; here a lock held by another process is
+    waited for (and said so), anything else fails at once.
     """
-    Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
-    with resource.get_connection() as con:
-        try:
-            create_tables(con)
+
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS
+
+    @contextmanager
+    def get_connection(
+        self, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        memory_limit = self.connection_config.get("memory_limit", "256MB")
+        with connect(
+            self.database,
+            memory_limit=memory_limit,
+            wait_seconds=self.lock_wait_seconds,
+            on_wait=on_wait,
+        ) as con:
             yield con
-        except duckdb.OutOfMemoryException as exc:
-            limit = (resource.connection_config or {}).get("memory_limit", "DuckDB's default")
-            raise dg.Failure(
-                description=(
-                    f"DuckDB ran out of memory under its {limit} cap; what this step was "
-                    "writing was rolled back. Raise EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT and run "
-                    f"the partition again. DuckDB said: {str(exc).splitlines()[0]}"
-                ),
-                allow_retries=False,
-            ) from exc
+
+
+@contextmanager
+def warehouse(
+    resource: DuckDBResource, log: Callable[[str], None] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection with every table present, whose failures say what to do.
+
+    A failure of the warehouse (out of memory, a full disk, a read-only or corrupt file) becomes
+    a `dg.Failure` with one line naming the cause and the file; by then the step's open
+    transaction has been rolled back. DuckDB's out-of-memory advice (`SET memory_limit`) is
+    replaced by the setting a user of this platform changes.
+    """
+    try:
+        if isinstance(resource, WarehouseResource):
+            opened = resource.get_connection(on_wait=log)
+        else:
+            opened = resource.get_connection()
+        with opened as con:
+            yield con
+    except duckdb.OutOfMemoryException as exc:
+        limit = (resource.connection_config or {}).get("memory_limit", "DuckDB's default")
+        raise dg.Failure(
+            description=(
+                f"DuckDB ran out of memory under its {limit} cap; what this step was "
+                "writing was rolled back. Raise EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT and run "
+                f"the partition again. DuckDB said: {cause_line(exc)}"
+            ),
+            allow_retries=False,
+        ) from exc
+    except WarehouseError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    except duckdb.Error as exc:
+        raise dg.Failure(
+            description=(
+                f"the warehouse {resource.database} failed: {cause_line(exc)}; what this step "
+                "was writing was rolled back"
+            ),
+            allow_retries=False,
+        ) from exc
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise dg.Failure(
+            description=f"{exc.strerror or exc}{where}; what this step was writing was rolled back",
+            allow_retries=False,
+        ) from exc
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
-        "duckdb": DuckDBResource(
+        "duckdb": WarehouseResource(
             database=str(settings.duckdb_path),
             connection_config={"memory_limit": settings.duckdb_memory_limit},
         ),

@@ -2,7 +2,8 @@
 
 The cursor is a high-water mark (landing time, name), not the set of files seen, so it stays a
 few bytes at 100k files. Run keys carry the file's fingerprint, so a new version of a name is
-ingested again while a re-listed, unchanged file is not.
+ingested again while a re-listed, unchanged file is not. A version that already has a run (the
+CLI lands a file from inside its own run) gets no second one: one run per file version.
 """
 
 import json
@@ -14,6 +15,7 @@ from event_platform.defs.jobs import ingest_job
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource
 from event_platform.landing import landed_files
+from event_platform.runs.versions import FINGERPRINT_TAG, TRIGGER_TAG, latest_run_of_version
 
 MAX_FILES_PER_TICK = 200
 
@@ -31,23 +33,31 @@ def _landing_tick(context: dg.SensorEvaluationContext, platform: PlatformResourc
     if not fresh:
         return dg.SkipReason(f"no new files in {platform.landing_dir}")
     batch = fresh[:MAX_FILES_PER_TICK]
+    last = batch[-1]
+    cursor = json.dumps({"landed_ns": last.landed_ns, "name": last.name})
+    batch = [
+        f for f in batch if latest_run_of_version(context.instance, f.name, f.fingerprint) is None
+    ]
+    if not batch:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason("every new file version already has a run"), cursor=cursor
+        )
     new_keys = [
         f.name
         for f in batch
         if not context.instance.has_dynamic_partition(event_files.name, f.name)
     ]
-    last = batch[-1]
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
                 partition_key=f.name,
                 run_key=f"{f.name}@{f.fingerprint}",
-                tags={"event_platform/fingerprint": f.fingerprint},
+                tags={FINGERPRINT_TAG: f.fingerprint, TRIGGER_TAG: "sensor"},
             )
             for f in batch
         ],
         dynamic_partitions_requests=[event_files.build_add_request(new_keys)] if new_keys else [],
-        cursor=json.dumps({"landed_ns": last.landed_ns, "name": last.name}),
+        cursor=cursor,
     )
 
 
