@@ -492,13 +492,33 @@ def test_metrics_match_the_store(server, published):
 def test_ready_and_metrics_without_a_snapshot(tmp_path):
     settings = ApiSettings(snapshot_path=tmp_path / "published" / "current.duckdb")
     with running_server(settings) as url:
-        assert get(url, "/health", None).status_code == 200
+        health = get(url, "/health", None)
+        assert health.status_code == 200
+        # Liveness only, and it says so: no snapshot is claimed.
+        assert health.json()["status"] == "ok" and health.json()["snapshot"] is None
+        assert "publish-snapshot" in health.json()["detail"]
         response = get(url, "/ready", None)
         assert response.status_code == 503
         assert response.json()["error"] == "not_ready"
-        assert get(url, "/events", None).status_code == 503
+        assert "publish-snapshot" in response.json()["detail"]
+        unavailable = get(url, "/events", None)
+        assert unavailable.status_code == 503
+        assert unavailable.json() == {
+            "error": "snapshot_unavailable",
+            "detail": "no snapshot has been published yet: run `event-platform publish-snapshot`"
+            " or materialise the published_events asset",
+        }
+        assert str(tmp_path) not in unavailable.text  # no server paths to clients
+        # Without keys configured (loopback only) /metrics stays open.
         families = {f.name: f for f in text_string_to_metric_families(get(url, "/metrics").text)}
         assert families["event_platform_snapshot_up"].samples[0].value == 0
+
+        warehouse = tmp_path / "warehouse.duckdb"
+        build_warehouse(warehouse)
+        result = publish_snapshot(warehouse, tmp_path / "published")
+        health = get(url, "/health", None).json()
+        assert health["snapshot"] == result.snapshot.name
+        assert get(url, "/ready", None).json()["snapshot"] == result.snapshot.name
 
 
 def test_unexpected_errors_are_500_json_without_internals(tmp_path, caplog):

@@ -43,7 +43,12 @@ from event_platform.api.metrics import build_registry
 from event_platform.api.pages import EVENT_COLUMNS, EVENT_FIELDS, After, TimeExtent, fetch_page
 from event_platform.api.privacy import disclosed_reasons, mask_email, mask_phone
 from event_platform.api.settings import ApiSettings
-from event_platform.api.snapshot import SnapshotReader, SnapshotUnavailableError
+from event_platform.api.snapshot import (
+    NO_SNAPSHOT,
+    UNREADABLE_SNAPSHOT,
+    SnapshotReader,
+    SnapshotUnavailableError,
+)
 
 logger = logging.getLogger("event_platform.api")
 
@@ -137,10 +142,11 @@ class Status(BaseModel):
     status: str
     snapshot: str | None = None
     published_at: datetime | None = None
+    detail: str | None = None
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500, 503)
 }
 METRICS_ONLY = frozenset({"metrics"})
 
@@ -297,7 +303,7 @@ def create_app(
 
     @app.exception_handler(SnapshotUnavailableError)
     async def _no_snapshot(request: Request, exc: SnapshotUnavailableError) -> JSONResponse:
-        return JSONResponse({"error": "snapshot_unavailable", "detail": None}, 503)
+        return JSONResponse({"error": "snapshot_unavailable", "detail": exc.detail}, 503)
 
     @app.get("/events", response_model=EventPage, responses=ERRORS, tags=["events"])
     def list_events(
@@ -491,8 +497,18 @@ def create_app(
 
     @app.get("/health", response_model=Status, tags=["ops"])
     def health() -> dict[str, Any]:
-        """Liveness: the process answers. Needs no key."""
-        return {"status": "ok"}
+        """Liveness only: `ok` means the process answers, not that data is served (`/ready`).
+
+        `snapshot` names the file `current.duckdb` points at (found with a stat, not opened),
+        or is null when nothing is published. Needs no key.
+        """
+        published = reader.published_name()
+        detail = (
+            "alive; /ready checks that the snapshot opens"
+            if published
+            else f"alive; {NO_SNAPSHOT}; /ready answers 503 until then"
+        )
+        return {"status": "ok", "snapshot": published, "detail": detail}
 
     @app.get("/ready", response_model=Status, responses={503: {"model": ErrorBody}}, tags=["ops"])
     def ready() -> Any:
@@ -500,9 +516,11 @@ def create_app(
         try:
             with reader.cursor() as cur:
                 (published_at,) = cur.execute("SELECT published_at FROM snapshot_info").fetchone()
+        except SnapshotUnavailableError as exc:
+            return JSONResponse({"error": "not_ready", "detail": exc.detail}, 503)
         except Exception as exc:
             logger.warning("not ready: %s", type(exc).__name__)
-            return JSONResponse({"error": "not_ready", "detail": "no readable snapshot"}, 503)
+            return JSONResponse({"error": "not_ready", "detail": UNREADABLE_SNAPSHOT}, 503)
         name = reader.target.rsplit("/", 1)[-1] if reader.target else None
         return {"status": "ready", "snapshot": name, "published_at": published_at}
 
