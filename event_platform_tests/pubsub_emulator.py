@@ -203,7 +203,10 @@ def pubsub_hop(emulator_host: str, *, hold_acks: bool = False) -> Iterator[Hop]:
                 hop.ack_held.set()
                 closing.wait(120)
                 context.abort(grpc.StatusCode.UNAVAILABLE, "acknowledge held by the test")
-            return forward(request, timeout=context.time_remaining())
+            try:
+                return forward(request, timeout=context.time_remaining())
+            except grpc.RpcError as error:  # pass the emulator's status on (e.g. an empty pull)
+                context.abort(error.code(), error.details() or "")
 
         return grpc.unary_unary_rpc_method_handler(handle)
 

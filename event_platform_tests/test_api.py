@@ -147,9 +147,12 @@ def expected_events(warehouse: Path) -> list[dict]:
 
 @contextlib.contextmanager
 def running_server(settings: ApiSettings) -> Iterator[str]:
-    """The real app under a real uvicorn on a free loopback port, in a thread."""
+    """The real app under a real uvicorn on a free loopback port, in a thread.
+
+    It reads no Dagster instance: `make test` exports the developer's DAGSTER_HOME.
+    """
     port = free_port()
-    app = create_app(replace(settings, host="127.0.0.1", port=port))
+    app = create_app(replace(settings, host="127.0.0.1", port=port), dagster_instance=lambda: None)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -603,6 +606,7 @@ def test_worker_processes_share_one_set_of_request_metrics(published, tmp_path):
         EVENT_PLATFORM_API_KEYS=f"{PLAIN_KEY},{METRICS_KEY}:metrics",
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("DAGSTER_HOME", None)  # never the developer's instance
     command = [sys.executable, "-m", "event_platform.cli", "serve", "--workers", "2"]
     with process_group(
         [*command, "--port", str(port)], env=env, cwd=Path.cwd(), log=tmp_path / "serve.log"
