@@ -62,8 +62,6 @@ class DrainStats:
     files: list[str] = field(default_factory=list)
     # True when the last pull found nothing: the subscription was empty when the drain stopped.
     exhausted: bool = False
-    # True when `should_stop` ended the drain (a shutdown), not the budget or an empty pull.
-    stopped: bool = False
     # Longest wait between publish and our pull among the messages pulled (None: none pulled).
     oldest_message_age_seconds: float | None = None
     max_delivery_attempt: int = 0
@@ -77,7 +75,6 @@ class DrainStats:
         self.batches += other.batches
         self.files.extend(other.files)
         self.exhausted = other.exhausted
-        self.stopped = self.stopped or other.stopped
         ages = [
             a
             for a in (self.oldest_message_age_seconds, other.oldest_message_age_seconds)
@@ -346,7 +343,6 @@ def drain(
     total = DrainStats()
     while True:
         if should_stop():
-            total.stopped = True
             break
         batch = consume_once(
             subscriber, settings, on_written=on_written, attempts=attempts, should_stop=should_stop
