@@ -154,10 +154,52 @@ _DERIVED_STATEMENTS = (
         FROM snap.main.events GROUP BY ALL ORDER BY ALL""",
     """CREATE TABLE snap.main.rejection_reasons AS
         SELECT source_file, reason, count(*) AS lines
-        FROM (SELECT source_file, unnest(reasons) AS reason FROM snap.main.rejected_events)
+        FROM (SELECT source_file, unnest(list_distinct(reasons)) AS reason
+              FROM snap.main.rejected_events)
         GROUP BY ALL ORDER BY ALL""",
     "CREATE INDEX events_event_hash ON snap.main.events (event_hash)",
 )
+
+
+def _reason_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Per-file reason counts as a caller without `pii` may see them, and per reason class.
+
+    The rule lives in `event_platform.api.privacy`; it is applied once per distinct reason here
+    (not per line), and lines are counted once per shown reason: a line with two unexpected keys
+    is one `unexpected_field:***` line, not two.
+    """
+    import polars as pl
+
+    from event_platform.api.privacy import disclosed_reason, reason_class
+
+    reasons = [
+        reason
+        for (reason,) in con.execute(
+            "SELECT DISTINCT reason FROM snap.main.rejection_reasons"
+        ).fetchall()
+    ]
+    reason_map = pl.DataFrame(  # noqa: F841 (read by DuckDB's replacement scan below)
+        {
+            "reason": reasons,
+            "shown": [disclosed_reason(reason) for reason in reasons],
+            "reason_class": [reason_class(reason) for reason in reasons],
+        },
+        schema={"reason": pl.String, "shown": pl.String, "reason_class": pl.String},
+    )
+    lines_per_reason = """SELECT source_file, line_number, unnest(reasons) AS reason
+                          FROM snap.main.rejected_events"""
+    con.execute(
+        f"""CREATE TABLE snap.main.rejection_reasons_masked AS
+            SELECT l.source_file, m.shown AS reason, count(DISTINCT l.line_number) AS lines
+            FROM ({lines_per_reason}) l JOIN reason_map m USING (reason)
+            GROUP BY ALL ORDER BY ALL"""
+    )
+    con.execute(
+        f"""CREATE TABLE snap.main.rejection_reason_classes AS
+            SELECT l.source_file, m.reason_class, count(DISTINCT l.line_number) AS lines
+            FROM ({lines_per_reason}) l JOIN reason_map m USING (reason)
+            GROUP BY ALL ORDER BY ALL"""
+    )
 
 
 def _build(con: duckdb.DuckDBPyConnection, warehouse: Path, wait_seconds: float) -> None:
@@ -173,6 +215,7 @@ def _build(con: duckdb.DuckDBPyConnection, warehouse: Path, wait_seconds: float)
         con.execute("DETACH wh")
     for statement in _DERIVED_STATEMENTS:
         con.execute(statement)
+    _reason_views(con)
 
 
 def publish_snapshot(

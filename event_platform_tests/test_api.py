@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -28,7 +29,7 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from event_platform.api import ApiConfigError, ApiSettings, create_app
-from event_platform.api.privacy import mask_email, mask_phone
+from event_platform.api.privacy import REASON_CLASSES, mask_email, mask_phone
 from event_platform.api.settings import parse_api_keys
 from event_platform.publishing import publish_snapshot
 from event_platform.store.schema import create_tables
@@ -36,19 +37,62 @@ from event_platform_tests.servers import free_port, process_group, wait_until
 
 PII_KEY = "pii-key-0123456789"
 PLAIN_KEY = "plain-key-0123456789"
-KEYS = {PII_KEY: frozenset({"pii"}), PLAIN_KEY: frozenset()}
+METRICS_KEY = "metrics-key-0123456789"
+KEYS = {PII_KEY: frozenset({"pii"}), PLAIN_KEY: frozenset(), METRICS_KEY: frozenset({"metrics"})}
 # file -> passed flags of its reports, oldest first; the latest decides.
 REPORTS = {"a.jsonl": [True], "b.jsonl": [True], "c.jsonl": [True, False], "d.jsonl": [False, True]}
 EVENTS_PER_FILE = {"a.jsonl": 41, "b.jsonl": 23, "c.jsonl": 17, "d.jsonl": 30}
 SERVED = ("a.jsonl", "b.jsonl", "d.jsonl")
+# Real reason codes; lines 104, 105 and b's 100 carry keys chosen by the sender (PII, secrets).
 REJECTIONS = [
-    ("a.jsonl", 100, ["invalid_json"]),
-    ("a.jsonl", 101, ["invalid_json"]),
-    ("a.jsonl", 102, ["invalid_email", "invalid_phone"]),
+    ("a.jsonl", 100, ["malformed_json"]),
+    ("a.jsonl", 101, ["malformed_json"]),
+    ("a.jsonl", 102, ["invalid_format:data.user_email", "invalid_format:data.phone_number"]),
     ("a.jsonl", 103, ["duplicate_event"]),
-    ("c.jsonl", 100, ["invalid_event_type"]),
+    (
+        "a.jsonl",
+        104,
+        [
+            "missing_field:data.user_email",
+            "unexpected_field:jane.roe@private.org",
+            "unexpected_field:x-api-secret-3f9a",
+        ],
+    ),
+    ("a.jsonl", 105, ["unexpected_field:data.victim.secret@corp.com"]),
+    ("b.jsonl", 100, ["duplicate_field:data.user_email", "duplicate_field:a.b@c.org"]),
+    # `{"k@x.org": 1, "k@x.org": 2}` as the ingestion stores it: the key is unexpected twice.
+    (
+        "b.jsonl",
+        101,
+        ["unexpected_field:k@x.org", "unexpected_field:k@x.org", "duplicate_field:k@x.org"],
+    ),
+    ("c.jsonl", 100, ["out_of_range:event_type"]),
     ("d.jsonl", 100, ["duplicate_event"]),
 ]
+SENDER_TEXT = ("jane.roe", "private.org", "x-api-secret", "victim", "corp.com", "a.b@c", "k@x")
+# What a key without pii sees, lines per shown reason (line 104 is one `unexpected_field:***`).
+MASKED_REASON_LINES = {
+    "malformed_json": 2,
+    "invalid_format:data.user_email": 1,
+    "invalid_format:data.phone_number": 1,
+    "duplicate_event": 2,
+    "missing_field:data.user_email": 1,
+    "unexpected_field:***": 2,
+    "unexpected_field:data.***": 1,
+    "duplicate_field:data.user_email": 1,
+    "duplicate_field:***": 2,
+    "out_of_range:event_type": 1,
+}
+# Lines per reason class, as /metrics exports them (line 102 is one `invalid_format` line).
+CLASS_LINES = {
+    "malformed_json": 2,
+    "invalid_format": 1,
+    "duplicate_event": 2,
+    "missing_field": 1,
+    "unexpected_field": 3,
+    "duplicate_field": 2,
+    "out_of_range": 1,
+}
 RAW_LINE = '{"data": {"user_email": "secret@example.com"}}'
 
 
@@ -108,9 +152,12 @@ def expected_events(warehouse: Path) -> list[dict]:
 
 @contextlib.contextmanager
 def running_server(settings: ApiSettings) -> Iterator[str]:
-    """The real app under a real uvicorn on a free loopback port, in a thread."""
+    """The real app under a real uvicorn on a free loopback port, in a thread.
+
+    It reads no Dagster instance: `make test` exports the developer's DAGSTER_HOME.
+    """
     port = free_port()
-    app = create_app(replace(settings, host="127.0.0.1", port=port))
+    app = create_app(replace(settings, host="127.0.0.1", port=port), dagster_instance=lambda: None)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -153,8 +200,12 @@ def server(published: tuple[Path, Path]) -> Iterator[str]:
         yield url
 
 
-def get(url: str, path: str, key: str | None = PLAIN_KEY, **params) -> httpx.Response:
-    headers = {"X-API-Key": key} if key else {}
+def get(
+    url: str, path: str, key: str | None = PLAIN_KEY, *, bearer: bool = False, **params
+) -> httpx.Response:
+    headers = {}
+    if key:
+        headers = {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
     return httpx.get(url + path, params=params, headers=headers, timeout=10)
 
 
@@ -254,9 +305,31 @@ def test_401_without_a_valid_key(server, path, key):
     assert response.json()["error"] == "unauthorized"
 
 
-@pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/openapi.json"])
+@pytest.mark.parametrize("path", ["/health", "/ready", "/openapi.json"])
 def test_open_endpoints_need_no_key(server, path):
     assert get(server, path, None).status_code == 200
+
+
+def test_metrics_need_a_metrics_key_as_api_key_or_bearer(server):
+    """Prometheus sends `Authorization: Bearer`; the scrape key reads nothing but /metrics."""
+    for key in (None, "wrong-key"):
+        response = get(server, "/metrics", key)
+        assert response.status_code == 401, response.text
+        assert get(server, "/metrics", key, bearer=True).status_code == 401
+    for key in (PLAIN_KEY, PII_KEY):
+        response = get(server, "/metrics", key)
+        assert response.status_code == 403
+        assert response.json()["error"] == "forbidden"
+    for bearer in (False, True):
+        response = get(server, "/metrics", METRICS_KEY, bearer=bearer)
+        assert response.status_code == 200
+        assert "event_platform_events_stored" in response.text
+    for path in ("/events", "/rejections", "/stats/daily", "/reconciliation"):
+        assert get(server, path, METRICS_KEY, bearer=True).status_code == 403
+    # Bearer works for the data endpoints too, with the same scopes.
+    assert get(server, "/events", PLAIN_KEY, bearer=True).status_code == 200
+    email = get(server, "/events", PII_KEY, bearer=True, limit=1).json()["items"][0]["user_email"]
+    assert "***" not in email
 
 
 def _b64(text: str) -> str:
@@ -329,28 +402,62 @@ def test_reconciliation_is_the_latest_report_per_file(server):
 
 
 def test_rejections(server):
-    body = get(server, "/rejections").json()
+    body = get(server, "/rejections", PII_KEY).json()
     counts = {r["reason"]: r["lines"] for r in body["reasons"]}
     expected: dict[str, int] = {}
     for _, _, reasons in REJECTIONS:
-        for reason in reasons:
+        for reason in set(reasons):  # lines: a reason repeated in one line counts once
             expected[reason] = expected.get(reason, 0) + 1
-    assert counts == expected
+    assert counts == expected  # the pii scope sees every reason as stored
     plain = get(server, "/rejections", source_file="a.jsonl", limit=3).json()
     assert [line["line_number"] for line in plain["lines"]] == [100, 101, 102]
     assert all(line["raw_line"] is None and line["raw_line_redacted"] for line in plain["lines"])
     assert plain["next_after_line"] == 102
     rest = get(server, "/rejections", source_file="a.jsonl", after_line=102).json()
-    assert [line["line_number"] for line in rest["lines"]] == [103]
+    assert [line["line_number"] for line in rest["lines"]] == [103, 104, 105]
     raw = get(server, "/rejections", PII_KEY, source_file="a.jsonl").json()
     assert {line["raw_line"] for line in raw["lines"]} == {RAW_LINE}
     assert get(server, "/rejections", source_file="nope.jsonl").status_code == 404
 
 
+def test_reason_details_from_the_sender_are_masked_without_pii(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    plain = get(server, "/rejections")
+    assert {r["reason"]: r["lines"] for r in plain.json()["reasons"]} == MASKED_REASON_LINES
+    lines = {
+        line["line_number"]: line["reasons"]
+        for line in get(server, "/rejections", source_file="a.jsonl").json()["lines"]
+    }
+    assert lines[104] == ["missing_field:data.user_email", "unexpected_field:***"]
+    assert lines[105] == ["unexpected_field:data.***"]
+    assert lines[102] == ["invalid_format:data.user_email", "invalid_format:data.phone_number"]
+    per_file_response = get(server, "/rejections", source_file="b.jsonl")
+    per_file = per_file_response.json()
+    assert per_file["lines"][0]["reasons"] == [
+        "duplicate_field:data.user_email",
+        "duplicate_field:***",
+    ]
+    assert per_file["lines"][1]["reasons"] == ["unexpected_field:***", "duplicate_field:***"]
+    assert {r["reason"]: r["lines"] for r in per_file["reasons"]} == {
+        "duplicate_field:data.user_email": 1,
+        "duplicate_field:***": 2,
+        "unexpected_field:***": 1,
+    }
+    responses = [plain, per_file_response, get(server, "/rejections", source_file="a.jsonl")]
+    for text in [r.text for r in responses] + [caplog.text]:
+        assert not [secret for secret in SENDER_TEXT if secret in text], text
+    # The pii scope sees the stored reasons; the server logs none of them.
+    full = get(server, "/rejections", PII_KEY, source_file="a.jsonl").json()
+    assert [line["reasons"] for line in full["lines"]] == [
+        r for f, _, r in REJECTIONS if f == "a.jsonl"
+    ]
+    assert not [secret for secret in SENDER_TEXT if secret in caplog.text]
+
+
 def test_metrics_match_the_store(server, published):
     warehouse, _ = published
     get(server, "/events")  # at least one observed request
-    response = get(server, "/metrics", None)
+    response = get(server, "/metrics", METRICS_KEY)
     assert response.headers["content-type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
 
@@ -363,8 +470,12 @@ def test_metrics_match_the_store(server, published):
 
     assert value("event_platform_snapshot_up") == 1
     assert value("event_platform_events_stored") == sum(EVENTS_PER_FILE[f] for f in SERVED)
-    assert value("event_platform_rejected_lines", reason="invalid_json") == 2
-    assert value("event_platform_rejected_lines", reason="duplicate_event") == 2
+    # Reason classes only, each one exported (0 when absent): a fixed set of label values.
+    rejected = {
+        sample.labels["reason"]: sample.value
+        for sample in families["event_platform_rejected_lines"].samples
+    }
+    assert rejected == {name: CLASS_LINES.get(name, 0) for name in REASON_CLASSES | {"other"}}
     assert value("event_platform_error_bucket_rows") == len(REJECTIONS)
     assert value("event_platform_error_bucket_growth_1h") == len(REJECTIONS)
     assert value("event_platform_landing_files_pending") == 2
@@ -383,18 +494,39 @@ def test_metrics_match_the_store(server, published):
         >= 1
     )
     assert "@" not in response.text  # no email ever reaches a label
+    assert not [secret for secret in SENDER_TEXT if secret in response.text]
 
 
 def test_ready_and_metrics_without_a_snapshot(tmp_path):
     settings = ApiSettings(snapshot_path=tmp_path / "published" / "current.duckdb")
     with running_server(settings) as url:
-        assert get(url, "/health", None).status_code == 200
+        health = get(url, "/health", None)
+        assert health.status_code == 200
+        # Liveness only, and it says so: no snapshot is claimed.
+        assert health.json()["status"] == "ok" and health.json()["snapshot"] is None
+        assert "publish-snapshot" in health.json()["detail"]
         response = get(url, "/ready", None)
         assert response.status_code == 503
         assert response.json()["error"] == "not_ready"
-        assert get(url, "/events", None).status_code == 503
+        assert "publish-snapshot" in response.json()["detail"]
+        unavailable = get(url, "/events", None)
+        assert unavailable.status_code == 503
+        assert unavailable.json() == {
+            "error": "snapshot_unavailable",
+            "detail": "no snapshot has been published yet: run `event-platform publish-snapshot`"
+            " or materialise the published_events asset",
+        }
+        assert str(tmp_path) not in unavailable.text  # no server paths to clients
+        # Without keys configured (loopback only) /metrics stays open.
         families = {f.name: f for f in text_string_to_metric_families(get(url, "/metrics").text)}
         assert families["event_platform_snapshot_up"].samples[0].value == 0
+
+        warehouse = tmp_path / "warehouse.duckdb"
+        build_warehouse(warehouse)
+        result = publish_snapshot(warehouse, tmp_path / "published")
+        health = get(url, "/health", None).json()
+        assert health["snapshot"] == result.snapshot.name
+        assert get(url, "/ready", None).json()["snapshot"] == result.snapshot.name
 
 
 def test_unexpected_errors_are_500_json_without_internals(tmp_path, caplog):
@@ -452,6 +584,7 @@ def test_api_settings_from_env(tmp_path):
     for bad in ("0", "two", ""):
         with pytest.raises(ApiConfigError, match="EVENT_PLATFORM_API_WORKERS"):
             ApiSettings.from_env({"EVENT_PLATFORM_API_WORKERS": bad})
+    assert parse_api_keys("p:metrics") == {"p": frozenset({"metrics"})}
     with pytest.raises(ApiConfigError):
         parse_api_keys("k1:admin")
     with pytest.raises(ApiConfigError):
@@ -475,9 +608,10 @@ def test_worker_processes_share_one_set_of_request_metrics(published, tmp_path):
         os.environ,
         EVENT_PLATFORM_DATA_DIR=str(root),
         EVENT_PLATFORM_DUCKDB=str(warehouse),
-        EVENT_PLATFORM_API_KEYS=PLAIN_KEY,
+        EVENT_PLATFORM_API_KEYS=f"{PLAIN_KEY},{METRICS_KEY}:metrics",
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("DAGSTER_HOME", None)  # never the developer's instance
     command = [sys.executable, "-m", "event_platform.cli", "serve", "--workers", "2"]
     with process_group(
         [*command, "--port", str(port)], env=env, cwd=Path.cwd(), log=tmp_path / "serve.log"
@@ -493,7 +627,7 @@ def test_worker_processes_share_one_set_of_request_metrics(published, tmp_path):
         for _ in range(6):
             families = {
                 family.name: family
-                for family in text_string_to_metric_families(get(url, "/metrics").text)
+                for family in text_string_to_metric_families(get(url, "/metrics", METRICS_KEY).text)
             }
             counted = sum(
                 sample.value

@@ -17,7 +17,13 @@ import httpx
 
 from event_platform.api import ApiSettings
 from event_platform.publishing import publish_snapshot
-from event_platform_tests.test_api import KEYS, PLAIN_KEY, build_warehouse, running_server
+from event_platform_tests.test_api import (
+    KEYS,
+    METRICS_KEY,
+    PLAIN_KEY,
+    build_warehouse,
+    running_server,
+)
 
 WRITER = """
 import sys, time, duckdb
@@ -74,7 +80,11 @@ def test_reads_never_fail_while_ingestion_writes_and_publishes(tmp_path: Path):
                     turn += 1
                     params = {"limit": 50, **({"cursor": cursor} if cursor else {})}
                     try:
-                        response = http.get(path, params=params if path == "/events" else None)
+                        response = http.get(
+                            path,
+                            params=params if path == "/events" else None,
+                            headers={"X-API-Key": METRICS_KEY} if path == "/metrics" else None,
+                        )
                     except httpx.HTTPError as exc:
                         with lock:
                             errors.append(repr(exc))

@@ -24,7 +24,8 @@ def _app():
     build_warehouse(root / "warehouse.duckdb")
     publish_snapshot(root / "warehouse.duckdb", root / "published")
     return create_app(
-        ApiSettings(snapshot_path=root / "published" / "current.duckdb", api_keys=KEYS)
+        ApiSettings(snapshot_path=root / "published" / "current.duckdb", api_keys=KEYS),
+        dagster_instance=lambda: None,  # never the developer's DAGSTER_HOME (`make test`)
     )
 
 

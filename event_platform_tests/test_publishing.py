@@ -13,7 +13,14 @@ import duckdb
 import pytest
 
 from event_platform.publishing import CURRENT_NAME, current_snapshot, publish_snapshot
-from event_platform_tests.test_api import EVENTS_PER_FILE, REJECTIONS, SERVED, build_warehouse
+from event_platform_tests.test_api import (
+    CLASS_LINES,
+    EVENTS_PER_FILE,
+    MASKED_REASON_LINES,
+    REJECTIONS,
+    SERVED,
+    build_warehouse,
+)
 
 
 @pytest.fixture
@@ -42,6 +49,27 @@ def test_only_files_whose_latest_report_passed_are_published(warehouse, tmp_path
         assert daily == result.events
     finally:
         con.close()
+
+
+def test_reasons_are_kept_whole_and_counted_masked_and_by_class(warehouse, tmp_path):
+    """The snapshot keeps every reason as stored; its masked and per-class counts count lines."""
+    result = publish_snapshot(warehouse, tmp_path / "published")
+    con = duckdb.connect(str(result.snapshot), read_only=True)
+    try:
+        stored = con.execute(
+            "SELECT source_file, line_number, reasons FROM rejected_events ORDER BY ALL"
+        ).fetchall()
+        masked = con.execute(
+            "SELECT reason, sum(lines)::BIGINT FROM rejection_reasons_masked GROUP BY ALL"
+        ).fetchall()
+        classes = con.execute(
+            "SELECT reason_class, sum(lines)::BIGINT FROM rejection_reason_classes GROUP BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    assert stored == sorted((f, n, r) for f, n, r in REJECTIONS)
+    assert dict(masked) == MASKED_REASON_LINES
+    assert dict(classes) == CLASS_LINES
 
 
 def test_current_link_is_relative_and_old_snapshots_are_pruned(warehouse, tmp_path):

@@ -3,7 +3,6 @@ and the store still holds each event exactly once (the rest are `duplicate_event
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -12,15 +11,19 @@ from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.settings import PubSubSettings
 from event_platform.store import connection
 from event_platform_tests.conftest import event_line
-from event_platform_tests.pubsub_emulator import landing_lines, publish, run_consume_once
+from event_platform_tests.pubsub_emulator import (
+    crash_between_write_and_ack,
+    landing_lines,
+    publish,
+)
 
 
-def test_redelivered_events_are_stored_once(pubsub: PubSubSettings, tmp_path: Path) -> None:
+def test_redelivered_events_are_stored_once(
+    pubsub: PubSubSettings, emulator: str, tmp_path: Path
+) -> None:
     published = [event_line(i).encode() for i in range(100)] + [b"not json\nat all"]
     publish(pubsub, published)
-    env = {**os.environ, "EVENT_PLATFORM_PUBSUB_TEST_KILL_AFTER_RENAME": "1"}
-    crashed = run_consume_once(env)
-    assert crashed.returncode == -9
+    crash_between_write_and_ack(emulator, tmp_path / "consume.log")
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline and len(landing_lines(pubsub)) < 2 * len(published):
         drain(make_subscriber(), pubsub, max_seconds=5)

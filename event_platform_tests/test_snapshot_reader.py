@@ -47,11 +47,16 @@ def test_a_snapshot_that_cannot_be_opened_is_unavailable_not_retried_forever(tmp
     (folder / "snapshot-broken.duckdb").write_bytes(b"not a database")
     (folder / "current.duckdb").symlink_to("snapshot-broken.duckdb")
     reader = SnapshotReader(folder / "current.duckdb")
-    with pytest.raises(SnapshotUnavailableError, match="cannot open"), reader.cursor():
+    with pytest.raises(SnapshotUnavailableError, match="cannot open") as raised, reader.cursor():
         pass
+    # What a client is told: what to do, and no server path.
+    assert "publish-snapshot" in raised.value.detail
+    assert str(tmp_path) not in raised.value.detail
 
 
 def test_no_snapshot_yet_is_unavailable(tmp_path):
     reader = SnapshotReader(tmp_path / "current.duckdb")
-    with pytest.raises(SnapshotUnavailableError, match="no snapshot"), reader.cursor():
+    with pytest.raises(SnapshotUnavailableError, match="no snapshot") as raised, reader.cursor():
         pass
+    assert raised.value.detail.startswith("no snapshot has been published yet: run ")
+    assert reader.published_name() is None

@@ -11,7 +11,11 @@ Design choices, and why:
 - No `from __future__ import annotations` here: FastAPI must evaluate the local `Caller`
   dependency annotation inside `create_app`.
 - Emails and phone numbers are masked unless the API key has the `pii` scope, and filtering by
-  email needs `pii` too (else the filter would tell who is in the data).
+  email needs `pii` too (else the filter would tell who is in the data). Rejection reasons are
+  shown by `privacy.disclosed_reason` without `pii`: their details may be the sender's keys.
+- A key is sent as `X-API-Key` or as `Authorization: Bearer` (what Prometheus can send). A key
+  whose only scope is `metrics` may scrape `/metrics` and nothing else, so the credential on
+  the Prometheus server cannot read events.
 """
 
 import hmac
@@ -27,7 +31,7 @@ from fastapi import Depends, FastAPI, Path, Query, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,9 +41,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from event_platform.api.cursor import BadCursorError, decode_cursor, encode_cursor
 from event_platform.api.metrics import build_registry
 from event_platform.api.pages import EVENT_COLUMNS, EVENT_FIELDS, After, TimeExtent, fetch_page
-from event_platform.api.privacy import mask_email, mask_phone
+from event_platform.api.privacy import disclosed_reasons, mask_email, mask_phone
 from event_platform.api.settings import ApiSettings
-from event_platform.api.snapshot import SnapshotReader, SnapshotUnavailableError
+from event_platform.api.snapshot import (
+    NO_SNAPSHOT,
+    UNREADABLE_SNAPSHOT,
+    SnapshotReader,
+    SnapshotUnavailableError,
+)
 
 logger = logging.getLogger("event_platform.api")
 
@@ -133,11 +142,13 @@ class Status(BaseModel):
     status: str
     snapshot: str | None = None
     published_at: datetime | None = None
+    detail: str | None = None
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500, 503)
 }
+METRICS_ONLY = frozenset({"metrics"})
 
 
 @dataclass(frozen=True)
@@ -224,13 +235,21 @@ def create_app(
     )
     keys = [(key.encode(), scopes) for key, scopes in settings.api_keys.items()]
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+    bearer = HTTPBearer(auto_error=False)
 
-    def principal(key: Annotated[str | None, Security(api_key_header)] = None) -> Principal:
+    def authenticated(
+        key: Annotated[str | None, Security(api_key_header)] = None,
+        token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+    ) -> Principal | None:
+        """The caller's scopes; None when no keys are configured (loopback only, all open)."""
         if not keys:
-            return Principal(frozenset())
-        if not key:
-            raise ApiError(401, "unauthorized", "missing X-API-Key header")
-        given = key.encode()
+            return None
+        given_text = key or (token.credentials if token is not None else None)
+        if not given_text:
+            raise ApiError(
+                401, "unauthorized", "missing key: send X-API-Key or Authorization: Bearer"
+            )
+        given = given_text.encode()
         matched: frozenset[str] | None = None
         for candidate, scopes in keys:  # compare against every key: no early exit to time
             if hmac.compare_digest(given, candidate):
@@ -239,7 +258,22 @@ def create_app(
             raise ApiError(401, "unauthorized", "invalid API key")
         return Principal(matched)
 
-    Caller = Annotated[Principal, Depends(principal)]
+    def data_reader(
+        principal: Annotated[Principal | None, Depends(authenticated)],
+    ) -> Principal:
+        if principal is None:
+            return Principal(frozenset())
+        if principal.scopes == METRICS_ONLY:
+            raise ApiError(403, "forbidden", "this key has only the metrics scope")
+        return principal
+
+    def metrics_scraper(
+        principal: Annotated[Principal | None, Depends(authenticated)],
+    ) -> None:
+        if principal is not None and "metrics" not in principal.scopes:
+            raise ApiError(403, "forbidden", "scraping /metrics needs a key with the metrics scope")
+
+    Caller = Annotated[Principal, Depends(data_reader)]
 
     app = FastAPI(
         title="event_platform data API",
@@ -251,7 +285,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "ApiKey"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "ApiKey, Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status, headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -269,7 +303,7 @@ def create_app(
 
     @app.exception_handler(SnapshotUnavailableError)
     async def _no_snapshot(request: Request, exc: SnapshotUnavailableError) -> JSONResponse:
-        return JSONResponse({"error": "snapshot_unavailable", "detail": None}, 503)
+        return JSONResponse({"error": "snapshot_unavailable", "detail": exc.detail}, 503)
 
     @app.get("/events", response_model=EventPage, responses=ERRORS, tags=["events"])
     def list_events(
@@ -406,11 +440,15 @@ def create_app(
         """Rejection counts per reason; with `source_file`, that file's rejected lines too.
 
         Raw lines carry personal data, so they are returned only to keys with the pii scope.
+        Without it, reasons are shown by `privacy.disclosed_reason` (a detail that is not one of
+        the contract's field paths is masked) and counted from the matching snapshot table.
         """
+        # A fixed choice between two table names, never input.
+        table = "rejection_reasons" if caller.pii else "rejection_reasons_masked"
         with reader.cursor() as cur:
             if source_file is None:
                 reasons = cur.execute(
-                    "SELECT reason, sum(lines)::BIGINT FROM rejection_reasons "
+                    f"SELECT reason, sum(lines)::BIGINT FROM {table} "
                     "GROUP BY reason ORDER BY reason"
                 ).fetchall()
                 return {
@@ -429,7 +467,7 @@ def create_app(
             if not known:
                 raise ApiError(404, "not_found", "unknown source_file")
             reasons = cur.execute(
-                "SELECT reason, lines FROM rejection_reasons WHERE source_file = ? ORDER BY reason",
+                f"SELECT reason, lines FROM {table} WHERE source_file = ? ORDER BY reason",
                 [source_file],
             ).fetchall()
             lines = cur.execute(
@@ -447,7 +485,7 @@ def create_app(
             "lines": [
                 {
                     "line_number": number,
-                    "reasons": list(why or []),
+                    "reasons": list(why or []) if caller.pii else disclosed_reasons(why or []),
                     "rejected_at": at,
                     "raw_line": raw if caller.pii else None,
                     "raw_line_redacted": not caller.pii,
@@ -459,8 +497,18 @@ def create_app(
 
     @app.get("/health", response_model=Status, tags=["ops"])
     def health() -> dict[str, Any]:
-        """Liveness: the process answers. Needs no key."""
-        return {"status": "ok"}
+        """Liveness only: `ok` means the process answers, not that data is served (`/ready`).
+
+        `snapshot` names the file `current.duckdb` points at (found with a stat, not opened),
+        or is null when nothing is published. Needs no key.
+        """
+        published = reader.published_name()
+        detail = (
+            "alive; /ready checks that the snapshot opens"
+            if published
+            else f"alive; {NO_SNAPSHOT}; /ready answers 503 until then"
+        )
+        return {"status": "ok", "snapshot": published, "detail": detail}
 
     @app.get("/ready", response_model=Status, responses={503: {"model": ErrorBody}}, tags=["ops"])
     def ready() -> Any:
@@ -468,20 +516,30 @@ def create_app(
         try:
             with reader.cursor() as cur:
                 (published_at,) = cur.execute("SELECT published_at FROM snapshot_info").fetchone()
+        except SnapshotUnavailableError as exc:
+            return JSONResponse({"error": "not_ready", "detail": exc.detail}, 503)
         except Exception as exc:
             logger.warning("not ready: %s", type(exc).__name__)
-            return JSONResponse({"error": "not_ready", "detail": "no readable snapshot"}, 503)
+            return JSONResponse({"error": "not_ready", "detail": UNREADABLE_SNAPSHOT}, 503)
         name = reader.target.rsplit("/", 1)[-1] if reader.target else None
         return {"status": "ready", "snapshot": name, "published_at": published_at}
 
     @app.get(
         "/metrics",
         response_class=PlainTextResponse,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST: {}}},
+            401: {"model": ErrorBody},
+            403: {"model": ErrorBody},
+        },
         tags=["ops"],
+        dependencies=[Depends(metrics_scraper)],
     )
     def metrics() -> PlainTextResponse:
-        """Prometheus text format; store figures are read from the snapshot at scrape time."""
+        """Prometheus text format; store figures are read from the snapshot at scrape time.
+
+        With API keys configured, needs a key with the `metrics` scope (X-API-Key or Bearer).
+        """
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

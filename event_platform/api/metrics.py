@@ -7,6 +7,10 @@ snapshot always says what is really stored. The warehouse itself is never opened
 would block ingestion, see `event_platform.publishing`); only its file size is read with stat.
 The figures are therefore as fresh as the last publication, which is exported as
 `event_platform_snapshot_published_timestamp_seconds` so staleness is alertable.
+
+Label values are bounded and never come from the input: rejected lines are labelled by reason
+class only (`privacy.reason_class`), and every class is exported, at 0 when absent, so the
+series set is fixed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from event_platform.api.privacy import OTHER_REASON, REASON_CLASSES
 from event_platform.api.run_metrics import DagsterRunCollector, instance_from_env
 from event_platform.api.snapshot import SnapshotReader
 from event_platform.landing import landed_files
@@ -93,9 +98,11 @@ class StoreCollector(Collector):
                    FROM snapshot_info"""
             ).fetchone()
             published_at, events, rejected, last_ingest, published, failed, duplicate = info
-            reasons = cur.execute(
-                "SELECT reason, sum(lines) FROM rejection_reasons GROUP BY reason ORDER BY reason"
-            ).fetchall()
+            per_class = dict.fromkeys(sorted(REASON_CLASSES | {OTHER_REASON}), 0)
+            for reason_class, lines in cur.execute(
+                "SELECT reason_class, sum(lines) FROM rejection_reason_classes GROUP BY ALL"
+            ).fetchall():
+                per_class[reason_class if reason_class in per_class else OTHER_REASON] += lines
             (growth,) = cur.execute(
                 "SELECT count(*) FROM rejected_events WHERE rejected_at >= ?", [hour_ago]
             ).fetchone()
@@ -126,11 +133,11 @@ class StoreCollector(Collector):
         )
         per_reason = GaugeMetricFamily(
             "event_platform_rejected_lines",
-            "Rejected lines per reason (a line with two reasons counts in both)",
+            "Rejected lines per reason class (a line with reasons of two classes counts in both)",
             labels=["reason"],
         )
-        for reason, lines in reasons:
-            per_reason.add_metric([reason], lines)
+        for reason_class, lines in per_class.items():
+            per_reason.add_metric([reason_class], lines)
         yield per_reason
         yield gauge(
             "event_platform_rejection_rate",

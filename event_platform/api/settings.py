@@ -1,8 +1,9 @@
 """API settings from the environment, and the rule that an unauthenticated server stays local.
 
 `EVENT_PLATFORM_API_KEYS` is a comma-separated list of `key[:scope[:scope...]]`, e.g.
-`s3cret:pii,readonly-key`. Without any key the API serves without authentication, which is only
-safe on loopback, so `check_bind` refuses any other host instead of silently exposing data.
+`s3cret:pii,readonly-key,scraper-key:metrics`. Without any key the API serves without
+authentication, which is only safe on loopback, so `check_bind` refuses any other host instead
+of silently exposing data.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from event_platform.config import Settings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-KNOWN_SCOPES = frozenset({"pii"})
+# `pii`: unmasked personal data; `metrics`: may scrape /metrics (alone: nothing else).
+KNOWN_SCOPES = frozenset({"pii", "metrics"})
 
 
 class ApiConfigError(ValueError):
@@ -35,7 +37,9 @@ def parse_api_keys(text: str) -> dict[str, frozenset[str]]:
         wanted = frozenset(scope.strip() for scope in scopes if scope.strip())
         unknown = wanted - KNOWN_SCOPES
         if unknown:
-            raise ApiConfigError(f"unknown API key scope(s) {sorted(unknown)}; known: pii")
+            raise ApiConfigError(
+                f"unknown API key scope(s) {sorted(unknown)}; known: {sorted(KNOWN_SCOPES)}"
+            )
         keys[key] = wanted
     return keys
 

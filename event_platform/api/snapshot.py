@@ -21,13 +21,23 @@ import duckdb
 
 from event_platform.api.pages import TimeExtent
 
+# What a client (503) or an operator (/health, /ready) is told to do; no paths in them.
+HOW_TO_PUBLISH = "run `event-platform publish-snapshot` or materialise the published_events asset"
+NO_SNAPSHOT = f"no snapshot has been published yet: {HOW_TO_PUBLISH}"
+UNREADABLE_SNAPSHOT = f"the published snapshot cannot be read; publish a new one: {HOW_TO_PUBLISH}"
+MOVING_SNAPSHOT = "the published snapshot was replaced repeatedly while opening it: retry"
+
 
 class SnapshotUnavailableError(RuntimeError):
-    """No snapshot has been published yet, or it cannot be opened."""
+    """No snapshot has been published yet, or it cannot be opened.
 
-    def __init__(self, message: str, target: str | None) -> None:
+    `detail` is safe to send to a client and says what to do about it.
+    """
+
+    def __init__(self, message: str, target: str | None, detail: str = UNREADABLE_SNAPSHOT) -> None:
         super().__init__(message)
         self.target = target
+        self.detail = detail
 
 
 # A publisher may swap the link several times while a request resolves and opens it (each
@@ -49,8 +59,13 @@ class SnapshotReader:
     def _resolve(self) -> str:
         target = os.path.realpath(self.link)
         if not os.path.isfile(target):
-            raise SnapshotUnavailableError(f"no snapshot at {self.link}", target)
+            raise SnapshotUnavailableError(f"no snapshot at {self.link}", target, NO_SNAPSHOT)
         return target
+
+    def published_name(self) -> str | None:
+        """The file name the link points at now, if that file exists; nothing is opened."""
+        target = os.path.realpath(self.link)
+        return os.path.basename(target) if os.path.isfile(target) else None
 
     def _connection(self) -> tuple[duckdb.DuckDBPyConnection, TimeExtent | None]:
         target = self._resolve()
@@ -62,7 +77,7 @@ class SnapshotReader:
                     )
                 except duckdb.Error as exc:
                     raise SnapshotUnavailableError(
-                        f"cannot open snapshot {target}", target
+                        f"cannot open snapshot {target}", target, UNREADABLE_SNAPSHOT
                     ) from exc
                 try:
                     extent: TimeExtent | None = TimeExtent.read(con)
@@ -86,7 +101,9 @@ class SnapshotReader:
                     raise
                 failed = error.target
         else:
-            raise SnapshotUnavailableError(f"{self.link} kept moving while opening it", failed)
+            raise SnapshotUnavailableError(
+                f"{self.link} kept moving while opening it", failed, MOVING_SNAPSHOT
+            )
         try:
             yield cur, extent
         finally:

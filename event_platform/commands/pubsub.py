@@ -1,8 +1,9 @@
 """`consume`, `publish` and `pubsub-setup`: the Pub/Sub source from the command line.
 
 `consume` runs the same `drain` as the Dagster sensor, for deployments that want a dedicated
-long-running consumer. Pub/Sub failures surface as one line on stderr and a non-zero exit after
-bounded retries, never as a traceback or a tight crash loop.
+long-running consumer. SIGTERM or SIGINT stop it between batches (exit status 0): the batch in
+flight is written and acked, nothing more is pulled. Pub/Sub failures surface as one line on
+stderr and a non-zero exit after bounded retries, never as a traceback or a tight crash loop.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import logging
 import signal
 import sys
-import time
+import threading
 from pathlib import Path
 
 log = logging.getLogger("event_platform.pubsub")
@@ -48,8 +49,44 @@ def _fail(command: str, exc: Exception) -> int:
     return 1
 
 
+class StopRequest:
+    """The first SIGTERM/SIGINT asks `consume` to stop between batches; a second one stops now.
+
+    Kubernetes sends SIGTERM and kills the pod 30 s later, so the request is honoured before
+    the next pull, not at the end of the drain's time budget. A second signal (an impatient
+    Ctrl-C) raises KeyboardInterrupt: a batch written but not acked is then redelivered, so
+    that is still safe, only wasteful.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopRequest:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+        log.info("%s received: finishing the batch in flight, then stopping", self.signal_name)
+
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
 def cmd_consume(args: argparse.Namespace) -> int:
-    """Drain in a loop (or once with --once); Ctrl-C/SIGTERM finish the current batch, then stop."""
+    """Drain in a loop (or once with --once); SIGTERM/SIGINT stop it between batches (exit 0)."""
     from event_platform.cli import UsageError
     from event_platform.pubsub.consumer import PubSubError, drain, make_subscriber
     from event_platform.pubsub.status import record_drain
@@ -62,34 +99,36 @@ def cmd_consume(args: argparse.Namespace) -> int:
     if args.max_retries < 1:
         raise UsageError("--max-retries must be at least 1")
     _setup_logging()
-    stopping = False
-
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        if stopping:
-            raise KeyboardInterrupt
-        stopping = True
-        log.info("signal %d: stopping after the current batch", signum)
-
-    if not args.once:
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-    try:
-        subscriber = make_subscriber()
-        while True:
-            stats = drain(
-                subscriber, settings, max_seconds=args.max_seconds, attempts=args.max_retries
-            )
-            record_drain(settings.status_path, stats, source="cli")
-            if stats.pulled or args.once:
-                log.info("%s: %s in %.1fs", settings.subscription, stats.summary(), stats.seconds)
-            if args.once or stopping:
-                return 0
-            if not stats.pulled:
-                # An empty pull can return at once on GCP: idle briefly instead of spinning.
-                time.sleep(1.0)
-    except PubSubError as exc:
-        return _fail("consume", exc)
+    with StopRequest() as stop:
+        try:
+            subscriber = make_subscriber()
+            while not stop.requested():
+                stats = drain(
+                    subscriber,
+                    settings,
+                    max_seconds=args.max_seconds,
+                    attempts=args.max_retries,
+                    should_stop=stop.requested,
+                )
+                record_drain(settings.status_path, stats, source="cli")
+                if stats.pulled or args.once:
+                    log.info(
+                        "%s: %s in %.1fs", settings.subscription, stats.summary(), stats.seconds
+                    )
+                if args.once:
+                    break
+                if not stats.pulled:
+                    # An empty pull can return at once on GCP: idle briefly instead of spinning.
+                    stop.event.wait(1.0)
+        except PubSubError as exc:
+            return _fail("consume", exc)
+    if stop.signal_name is not None:
+        log.info(
+            "stopped on %s: every batch pulled was written and acked; the rest stays in %s",
+            stop.signal_name,
+            settings.subscription,
+        )
+    return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

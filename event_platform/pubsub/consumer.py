@@ -12,7 +12,8 @@ contents are never logged: they carry emails and phone numbers; logs carry count
 
 The sensor and the standalone `event-platform consume` both call `drain`, so there is one code
 path. Synchronous pull (not streaming pull) keeps every message's lifetime inside one call, which
-is what a bounded sensor tick needs.
+is what a bounded sensor tick needs. `should_stop` is polled between pulls and between batches:
+a shutdown (SIGTERM) writes and acks what is already pulled, then pulls nothing more.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Test hook: SIGKILL this process after the rename and before the ack (crash-consistency test).
-KILL_AFTER_RENAME_ENV = "EVENT_PLATFORM_PUBSUB_TEST_KILL_AFTER_RENAME"
 # Pub/Sub caps a pull at 1000 messages; acks are sent in chunks well under the 512 KB request cap.
 MAX_PULL = 1000
+# A pull waits for messages at most this long before `should_stop` is polled again, so a
+# shutdown is honoured within about a second even while an idle pull is waiting.
+STOP_POLL_SECONDS = 1.0
 ACK_CHUNK = 1000
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -90,6 +91,11 @@ class DrainStats:
 
 
 OnWritten = Callable[[Sequence["ReceivedMessage"], float], None]
+ShouldStop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
 
 
 def make_subscriber() -> SubscriberClient:
@@ -160,37 +166,50 @@ def pull_batch(
     max_seconds: float,
     *,
     attempts: int = 4,
+    should_stop: ShouldStop = _never,
 ) -> tuple[list[ReceivedMessage], bool]:
     """Pull until `max_messages` or `max_seconds`; also stop at the first empty pull.
 
     Returns the messages and whether the last pull came back empty (subscription drained).
+    A stop request ends the batch before the next pull; what was pulled is returned, to be
+    written and acked (dropping it would only delay it until its ack deadline).
     """
     from google.api_core import exceptions as gexc
 
     messages: list[ReceivedMessage] = []
     deadline = time.monotonic() + max_seconds
+    waited_in_vain = False  # the last pull timed out empty
     while len(messages) < max_messages:
+        if should_stop():
+            return messages, False
         remaining = deadline - time.monotonic()
         if remaining <= 0.05:
-            return messages, False
+            return messages, waited_in_vain
         want = min(MAX_PULL, max_messages - len(messages))
+        wait = max(min(remaining, STOP_POLL_SECONDS), 0.1)
 
-        def pull(want: int = want, remaining: float = remaining) -> object:
+        def pull(want: int = want, wait: float = wait) -> object:
             try:
                 return subscriber.pull(
                     subscription=subscription_path,
                     max_messages=want,
-                    timeout=max(remaining, 0.1),
+                    timeout=wait,
                     retry=None,
                 )
             except gexc.DeadlineExceeded:
-                return None  # nothing arrived within our time budget: an empty pull
+                return None  # nothing arrived within this wait
 
         response = call_with_retries("pull", pull, attempts=attempts)
-        received = list(response.received_messages) if response is not None else []
+        if response is None:
+            # Nothing within this wait; while the batch's time budget lasts, poll
+            # `should_stop` and wait again: together the waits are one long poll.
+            waited_in_vain = True
+            continue
+        received = list(response.received_messages)
         if not received:
             return messages, True
         messages.extend(received)
+        waited_in_vain = False
     return messages, False
 
 
@@ -217,12 +236,12 @@ def write_batch_file(landing_dir: Path, name: str, body: bytes) -> Path:
     """
     landing_dir.mkdir(parents=True, exist_ok=True)
     tmp = landing_dir / f".{name}.{os.getpid()}.tmp"
-    with tmp.open("wb") as handle:
-        handle.write(body)
-        handle.flush()
-        os.fsync(handle.fileno())
     stem = name.removesuffix(".jsonl")
-    try:
+    try:  # the temporary file goes whatever happens, a second Ctrl-C mid-write included
+        with tmp.open("wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
         for n in range(1000):
             final = landing_dir / (name if n == 0 else f"{stem}-{n}.jsonl")
             try:
@@ -259,6 +278,7 @@ def consume_once(
     *,
     on_written: OnWritten | None = None,
     attempts: int = 4,
+    should_stop: ShouldStop = _never,
 ) -> DrainStats:
     """One micro-batch: pull, write one file, then ack. Returns its stats (maybe all zero)."""
     if not settings.subscription:
@@ -270,6 +290,7 @@ def consume_once(
         settings.batch_max_messages,
         settings.batch_max_seconds,
         attempts=attempts,
+        should_stop=should_stop,
     )
     stats = DrainStats(exhausted=exhausted)
     if not messages:
@@ -297,8 +318,6 @@ def consume_once(
         messages[0].message.message_id,
         stats.redelivered,
     )
-    if os.environ.get(KILL_AFTER_RENAME_ENV) == "1":
-        os.kill(os.getpid(), signal.SIGKILL)
     stats.acked = acknowledge(subscriber, path, [m.ack_id for m in messages], attempts=attempts)
     return stats
 
@@ -310,16 +329,24 @@ def drain(
     max_seconds: float,
     on_written: OnWritten | None = None,
     attempts: int = 4,
+    should_stop: ShouldStop = _never,
 ) -> DrainStats:
-    """Consume batches until the subscription looks empty or `max_seconds` is spent.
+    """Consume batches until the subscription looks empty, `max_seconds` is spent or
+    `should_stop()` turns true.
 
     The budget is checked before each batch, so a drain can overrun it by at most one batch
     (`batch_max_seconds` plus a write and an ack): size it to keep a sensor tick under 60 s.
+    A stop request is checked before every pull, so it costs at most one pull, one write and
+    one ack.
     """
     started = time.monotonic()
     total = DrainStats()
     while True:
-        batch = consume_once(subscriber, settings, on_written=on_written, attempts=attempts)
+        if should_stop():
+            break
+        batch = consume_once(
+            subscriber, settings, on_written=on_written, attempts=attempts, should_stop=should_stop
+        )
         total.add(batch)
         if batch.exhausted or time.monotonic() - started >= max_seconds:
             break
