@@ -8,9 +8,11 @@ export DAGSTER_HOME
 .PHONY: install demo test lint dev bench clean
 
 $(BIN)/.installed: pyproject.toml setup.py
+	@echo "== installing event_platform and its dependencies into $(VENV) (about a minute the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --progress-bar off -e ".[test]"
+	@echo "== installed"
 	touch $@
 
 install: $(BIN)/.installed
@@ -20,7 +22,11 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster/dev.yaml
 	cp deploy/dagster/dev.yaml $@
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/event-platform ingest data/samples/sample_events.jsonl
+	@echo "== ingesting data/samples/sample_events.jsonl: validate, store, reconcile, check, publish"
+	@$(BIN)/event-platform ingest --force data/samples/sample_events.jsonl
+	@echo "== The sample holds a few deliberately broken lines, so the rejection_rate check (WARN"
+	@echo "   above 1% rejected) fails by design. Next: make dev (the UI on http://127.0.0.1:3000)"
+	@echo "   or .venv/bin/event-platform serve (the API on http://127.0.0.1:8080/docs)."
 
 test: install
 	$(BIN)/pytest

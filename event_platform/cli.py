@@ -37,12 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from event_platform.config import ConfigError
+    from event_platform.store.connection import WarehouseError
 
     try:
         return int(args.func(args) or 0)
     except (UsageError, ConfigError) as exc:
         print(f"event-platform {args.command}: {exc}", file=sys.stderr)
         return 2
+    except WarehouseError as exc:
+        print(f"event-platform {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # A run in progress has failed and rolled its writes back by the time this is reached.
         print(f"event-platform {args.command}: interrupted", file=sys.stderr)

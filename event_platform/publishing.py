@@ -170,7 +170,7 @@ def _reason_views(con: duckdb.DuckDBPyConnection) -> None:
     """
     import polars as pl
 
-    from event_platform.api.privacy import disclosed_reason, reason_class
+    from event_platform.contract.reasons import disclosed_reason, reason_class
 
     reasons = [
         reason

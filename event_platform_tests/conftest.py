@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,39 @@ from event_platform.config import Settings
 
 # The Pub/Sub emulator fixtures (`emulator`, `pubsub`) live in their own module.
 pytest_plugins = ["event_platform_tests.pubsub_emulator"]
+
+ROOT = Path(__file__).resolve().parents[1]
+# What the developer's shell points at (`make test` exports the Makefile's DAGSTER_HOME).
+DEVELOPER_HOME = os.environ.get("DAGSTER_HOME")
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    if not folder.is_dir():
+        return {}
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_from_the_developer(tmp_path_factory: pytest.TempPathFactory):
+    """No test, and no command or benchmark a test starts, touches the developer's instance or
+    data folder: the session points DAGSTER_HOME and the data folder at a scratch folder, which
+    every subprocess inherits, and fails if the developer's folders changed meanwhile."""
+    watched = [ROOT / ".dagster_home", ROOT / "data"]
+    if DEVELOPER_HOME:
+        watched.append(Path(DEVELOPER_HOME))
+    before = {folder: _listing(folder) for folder in watched}
+    scratch = tmp_path_factory.mktemp("session")
+    (scratch / "dagster_home").mkdir()
+    os.environ["DAGSTER_HOME"] = str(scratch / "dagster_home")
+    os.environ["EVENT_PLATFORM_DATA_DIR"] = str(scratch / "data")
+    os.environ.pop("EVENT_PLATFORM_DUCKDB", None)
+    yield scratch
+    changed = [str(folder) for folder in watched if _listing(folder) != before[folder]]
+    assert not changed, f"tests changed the developer's folders: {changed}"
 
 BASE_EVENT = {
     "event_type": 7,

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from event_platform import ingestion
 from event_platform.api import ApiSettings
-from event_platform.api.privacy import (
+from event_platform.contract.reasons import (
     CONTRACT_PATHS,
     OTHER_REASON,
     REASON_CLASSES,

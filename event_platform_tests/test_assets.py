@@ -173,3 +173,32 @@ def test_landing_freshness_warns_on_stale_or_empty_landing(settings) -> None:
     assert landing_freshness(platform=platform).passed is True
     os.utime(fresh, ns=(1, 1))  # mtime long ago; ctime (the rename) still counts as landing
     assert landing_freshness(platform=platform).passed is True
+
+
+def test_a_failed_rejection_rate_shows_the_first_failing_lines_masked(settings, instance) -> None:
+    """The UI showed counts per reason only; now the first failing lines with their reasons,
+    where a sender's key (an email here) is masked, and the check says why it failed."""
+    sender_key = '"jane.roe@private.org": 1, '
+    lines = [
+        event_line(0),
+        "nope",
+        "{" + sender_key + event_line(1)[1:],
+        *[event_line(i) for i in range(2, 10)],
+        "",
+    ]
+    write_lines(settings.landing_dir / "m.jsonl", lines)
+    result = run(settings, instance, "m.jsonl")
+    [evaluation] = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "rejection_rate"
+    ]
+    assert evaluation.description.startswith("25.0% of the file's 12 lines were rejected")
+    table = evaluation.metadata["first_failing_lines"].value
+    shown = [(record.data["line_number"], record.data["reasons"]) for record in table.records]
+    assert shown == [
+        (2, "malformed_json"),
+        (3, "unexpected_field:***"),
+        (12, "empty_line"),
+    ]
+    assert "jane.roe" not in str(evaluation.metadata)
+    reasons = metadata_of(result, "rejected_events")["reasons"]
+    assert "jane.roe" not in str([row.data for row in reasons.records])

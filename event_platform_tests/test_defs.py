@@ -55,3 +55,40 @@ def test_the_dev_profile_polls_the_run_queue_every_second(tmp_path: Path) -> Non
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.run_coordinator.dequeue_interval_seconds == 1
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+
+
+def test_every_job_runs_its_steps_in_one_process(settings) -> None:
+    """Runs launched from the UI took ~10 s for 1,000 lines under the default multiprocess
+    executor, against ~1 s for the sensor's in-process job."""
+    defs = build_definitions(settings)
+    ui_job = defs.resolve_implicit_global_asset_job_def()
+    assert ui_job.executor_def is dg.in_process_executor
+    assert defs.resolve_job_def("ingest_event_file").executor_def is dg.in_process_executor
+
+
+def test_publication_runs_by_default_after_reconciliation(settings) -> None:
+    """Dagster's own automation sensor is created stopped: the API answered 503 in `make dev`."""
+    defs = build_definitions(settings)
+    sensor = defs.resolve_sensor_def("publication_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    targeted = sensor.asset_selection.resolve(defs.resolve_asset_graph())
+    assert targeted == {dg.AssetKey("published_events")}
+    published = defs.resolve_assets_def("published_events")
+    assert published.automation_conditions_by_key[dg.AssetKey("published_events")] is not None
+
+
+def test_both_profiles_monitor_runs_and_hold_the_writer_per_run(tmp_path: Path) -> None:
+    """A killed run is found by run monitoring through a launcher that can tell; the writer
+    pool is held per run, so waiting runs wait in the queue."""
+    from event_platform.runs.launcher import LocalProcessRunLauncher
+
+    for profile in ("dev.yaml", "production.yaml"):
+        text = (ROOT / "deploy" / "dagster" / profile).read_text()
+        assert "granularity: run" in text
+        assert "class: LocalProcessRunLauncher" in text
+    shutil.copy(ROOT / "deploy" / "dagster" / "dev.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 5
+        assert isinstance(instance.run_launcher, LocalProcessRunLauncher)
+        assert instance.get_concurrency_config().pool_config.pool_granularity.value == "run"

@@ -129,3 +129,51 @@ def test_the_dagster_asset_publishes(warehouse, tmp_path, monkeypatch):
     assert metadata["dagster/row_count"].value == sum(EVENTS_PER_FILE[n] for n in SERVED)
     snapshot = Path(metadata["snapshot"].value)
     assert current_snapshot(tmp_path / "data" / "published") == snapshot
+
+
+def test_a_stored_version_never_reconciled_is_not_served_under_an_older_report(tmp_path):
+    """X.jsonl is ingested and reconciled; a different file of the same name is ingested and
+    its run killed before reconciliation. The old version's passing report must not serve the
+    new, never-reconciled rows; once the new version is reconciled, it is served."""
+    from event_platform.ingestion import ingest_file
+    from event_platform.reconciliation import reconcile_partition, record_report
+    from event_platform.store.connection import connect
+    from event_platform_tests.conftest import event_line, write_lines
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    source = tmp_path / "X.jsonl"
+    with connect(warehouse) as con:
+        write_lines(source, [event_line(i) for i in range(10)])
+        ingest_file(source, con, run_id="v1")
+        record_report(con, reconcile_partition(source, con, run_id="v1"))
+        write_lines(source, [event_line(i) for i in range(100, 104)])
+        ingest_file(source, con, run_id="v2")  # killed here, before its reconciliation
+    unreconciled = publish_snapshot(warehouse, tmp_path / "published")
+    assert (unreconciled.events, unreconciled.files_published) == (0, 0)
+
+    with connect(warehouse) as con:
+        record_report(con, reconcile_partition(source, con, run_id="check"))
+    reconciled = publish_snapshot(warehouse, tmp_path / "published")
+    assert (reconciled.events, reconciled.files_published) == (4, 1)
+    con = duckdb.connect(str(reconciled.snapshot), read_only=True)
+    try:
+        assert con.execute("SELECT DISTINCT run_id FROM events").fetchall() == [("v2",)]
+    finally:
+        con.close()
+
+
+def test_a_report_of_another_file_version_does_not_pass(tmp_path):
+    """Reconciling after the landed file was replaced (not yet re-ingested) vouches for nothing:
+    the file read is not the version stored."""
+    from event_platform.ingestion import ingest_file
+    from event_platform.reconciliation import reconcile_partition
+    from event_platform.store.connection import connect
+    from event_platform_tests.conftest import event_line, write_lines
+
+    source = write_lines(tmp_path / "X.jsonl", [event_line(i) for i in range(10)])
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        ingest_file(source, con, run_id="v1")
+        write_lines(source, [event_line(i) for i in range(10)] + [""])
+        report = reconcile_partition(source, con, run_id="check")
+    assert not report.passed
+    assert report.ingest_run_id == "v1"

@@ -130,11 +130,24 @@ def test_an_ingest_waiting_for_the_writer_says_so_and_stops_on_sigterm(tmp_path:
         assert waiting.wait(timeout=10) == 130
         assert time.monotonic() - sent < 5
         assert log.read_text().rstrip().endswith("event-platform ingest: interrupted")
+        # The stopped ingest created no run: the holder's is the only one so far.
+        assert list(run_statuses(env).values()) == ["STARTED"]
+        patient = start_ingest(small, env, tmp_path / "patient.log")
+        wait_for_text(tmp_path / "patient.log", "waiting for the warehouse writer", patient)
     finally:
         holder.wait(timeout=300)
     assert holder.returncode == 0
-    # The stopped ingest created no run: big.jsonl's and its publication's are all there are.
-    assert sorted(run_statuses(env).values()) == ["SUCCESS", "SUCCESS"]
+    assert patient.wait(timeout=120) == 0
+    code = (
+        "import dagster as dg\n"
+        "i = dg.DagsterInstance.get()\n"
+        "[run] = [r for r in i.get_runs() if r.tags.get('dagster/partition') == 'small.jsonl']\n"
+        "print('\\n'.join(e.user_message for e in i.all_logs(run.run_id)))\n"
+    )
+    logged = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "waited" in logged and "for the warehouse writer before it started" in logged
 
 
 def test_sigterm_mid_write_fails_the_run_and_stores_nothing(tmp_path: Path) -> None:

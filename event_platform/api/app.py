@@ -12,12 +12,13 @@ Design choices, and why:
   dependency annotation inside `create_app`.
 - Emails and phone numbers are masked unless the API key has the `pii` scope, and filtering by
   email needs `pii` too (else the filter would tell who is in the data). Rejection reasons are
-  shown by `privacy.disclosed_reason` without `pii`: their details may be the sender's keys.
+  shown by `contract.reasons.disclosed_reason` without `pii`: details may be the sender's keys.
 - A key is sent as `X-API-Key` or as `Authorization: Bearer` (what Prometheus can send). A key
   whose only scope is `metrics` may scrape `/metrics` and nothing else, so the credential on
   the Prometheus server cannot read events.
 """
 
+import base64
 import hmac
 import logging
 import time
@@ -33,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from event_platform.api.cursor import BadCursorError, decode_cursor, encode_cursor
 from event_platform.api.metrics import build_registry
 from event_platform.api.pages import EVENT_COLUMNS, EVENT_FIELDS, After, TimeExtent, fetch_page
-from event_platform.api.privacy import disclosed_reasons, mask_email, mask_phone
+from event_platform.api.privacy import mask_email, mask_phone
 from event_platform.api.settings import ApiSettings
 from event_platform.api.snapshot import (
     NO_SNAPSHOT,
@@ -49,6 +50,7 @@ from event_platform.api.snapshot import (
     SnapshotReader,
     SnapshotUnavailableError,
 )
+from event_platform.contract.reasons import disclosed_reasons
 
 logger = logging.getLogger("event_platform.api")
 
@@ -127,7 +129,12 @@ class RejectedLine(BaseModel):
     line_number: int
     reasons: list[str]
     rejected_at: datetime | None
-    raw_line: str | None
+    raw_line: str | None = Field(
+        description="The line's bytes as text when they are UTF-8, else null; pii scope only"
+    )
+    raw_line_base64: str | None = Field(
+        description="The line's exact bytes (up to its newline), base64; pii scope only"
+    )
     raw_line_redacted: bool
 
 
@@ -160,6 +167,17 @@ class Principal:
     @property
     def pii(self) -> bool:
         return "pii" in self.scopes
+
+
+def _raw_line(raw: bytes | None) -> dict[str, str | None]:
+    """A rejected line's exact bytes, unambiguously: base64 always, text only when it is UTF-8."""
+    if raw is None:
+        return {"raw_line": None, "raw_line_base64": None}
+    try:
+        text: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {"raw_line": text, "raw_line_base64": base64.b64encode(raw).decode("ascii")}
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -440,8 +458,9 @@ def create_app(
         """Rejection counts per reason; with `source_file`, that file's rejected lines too.
 
         Raw lines carry personal data, so they are returned only to keys with the pii scope.
-        Without it, reasons are shown by `privacy.disclosed_reason` (a detail that is not one of
-        the contract's field paths is masked) and counted from the matching snapshot table.
+        Without it, reasons are shown by `contract.reasons.disclosed_reason` (a detail that is
+        not one of the contract's field paths is masked) and counted from the matching snapshot
+        table.
         """
         # A fixed choice between two table names, never input.
         table = "rejection_reasons" if caller.pii else "rejection_reasons_masked"
@@ -487,7 +506,7 @@ def create_app(
                     "line_number": number,
                     "reasons": list(why or []) if caller.pii else disclosed_reasons(why or []),
                     "rejected_at": at,
-                    "raw_line": raw if caller.pii else None,
+                    **_raw_line(raw if caller.pii else None),
                     "raw_line_redacted": not caller.pii,
                 }
                 for number, why, at, raw in lines

@@ -9,7 +9,7 @@ The figures are therefore as fresh as the last publication, which is exported as
 `event_platform_snapshot_published_timestamp_seconds` so staleness is alertable.
 
 Label values are bounded and never come from the input: rejected lines are labelled by reason
-class only (`privacy.reason_class`), and every class is exported, at 0 when absent, so the
+class only (`contract.reasons.reason_class`), and every class is exported, at 0 when absent, so the
 series set is fixed.
 """
 
@@ -27,9 +27,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from event_platform.api.privacy import OTHER_REASON, REASON_CLASSES
 from event_platform.api.run_metrics import DagsterRunCollector, instance_from_env
 from event_platform.api.snapshot import SnapshotReader
+from event_platform.contract.reasons import OTHER_REASON, REASON_CLASSES
 from event_platform.landing import landed_files
 
 if TYPE_CHECKING:

@@ -20,8 +20,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from event_platform import progress
-from event_platform.contract import EVENTS_CONTRACT
-from event_platform.contract.reasons import mask_reason
+from event_platform.contract.reasons import disclosed_reason, disclosed_reasons
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.landing import landed_files
@@ -147,7 +146,7 @@ def rejection_rate(
             "warn_above": platform.rejection_warn_rate,
             "error_above": platform.rejection_error_rate,
             "top_reasons": dg.MetadataValue.json(
-                {mask_reason(reason, EVENTS_CONTRACT): n for reason, n in reasons}
+                {disclosed_reason(reason): n for reason, n in reasons}
             ),
             "first_failing_lines": failing_lines_table(first_failing),
         },
@@ -161,7 +160,7 @@ def failing_lines_table(rows: list[tuple[int, list[str]]]) -> dg.MetadataValue:
             dg.TableRecord(
                 {
                     "line_number": number,
-                    "reasons": ", ".join(mask_reason(r, EVENTS_CONTRACT) for r in reasons),
+                    "reasons": ", ".join(disclosed_reasons(reasons)),
                 }
             )
             for number, reasons in rows

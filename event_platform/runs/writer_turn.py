@@ -21,6 +21,7 @@ from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES, RunsFilter
 from filelock import FileLock, Timeout
 
 from event_platform.runs.reaper import reap_dead_runs
+from event_platform.store.connection import WarehouseError
 
 WRITER_POOL = "duckdb_writer"
 POLL_SECONDS = 0.5
@@ -60,8 +61,17 @@ def writer_turn(
     `tell` receives one line when waiting starts, a reminder every `REMIND_SECONDS`, and one
     line for each dead run that was failed to free the writer.
     """
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(warehouse) + ".writer.lock")
+    try:
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+        lock.release()
+    except Timeout:
+        pass
+    except OSError as exc:
+        raise WarehouseError(
+            f"cannot take the warehouse writer's lock {lock.lock_file}: {exc.strerror or exc}"
+        ) from exc
     started = time.monotonic()
     told_at: float | None = None
     while True:
