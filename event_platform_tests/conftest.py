@@ -50,6 +50,7 @@ def isolated_from_the_developer(tmp_path_factory: pytest.TempPathFactory):
     changed = [str(folder) for folder in watched if _listing(folder) != before[folder]]
     assert not changed, f"tests changed the developer's folders: {changed}"
 
+
 BASE_EVENT = {
     "event_type": 7,
     "event_time": "2019-01-04 05:07:26",
