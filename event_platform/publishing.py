@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 
+from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
 from event_platform.store.connection import LOCK_WAIT_SECONDS, StoreBusyError
 from event_platform.store.schema import (
     DUPLICATE_REASON,
@@ -224,6 +225,7 @@ def publish_snapshot(
     *,
     wait_seconds: float = LOCK_WAIT_SECONDS,
     now: datetime | None = None,
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
 ) -> PublishResult:
     """Copy reconciled data into a new snapshot, point `current.duckdb` at it, prune old ones.
 
@@ -241,7 +243,12 @@ def publish_snapshot(
     building = published_dir / f".{name}.{os.getpid()}.building"
     building.unlink(missing_ok=True)
 
-    con = duckdb.connect(":memory:")
+    # Capped like every other connection, spilling beside the snapshot: copying and sorting a
+    # large warehouse's events would otherwise take DuckDB's default of 80% of the machine.
+    spill = published_dir / ".publishing.tmp"
+    con = duckdb.connect(
+        ":memory:", config={"memory_limit": memory_limit, "temp_directory": str(spill)}
+    )
     try:
         con.execute(f"ATTACH ? AS snap (ROW_GROUP_SIZE {SNAPSHOT_ROW_GROUP_ROWS})", [str(building)])
         _build(con, warehouse, wait_seconds)

@@ -49,6 +49,7 @@ def _lines() -> list[str]:
         _line_with(1003, f'"{EMAIL_KEY}": 1, "{EMAIL_KEY}": 2'),  # a repeated sender key
         event_line(1004),
         event_line(1004),  # the same event twice: duplicate_event
+        '{"pad": "' + "x" * 5_000 + '"}',  # over the limit below: line_too_long
     ]
 
 
@@ -58,7 +59,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = root / "mixed.jsonl"
     source.write_text("\n".join(_lines()) + "\n")
     with connection.connect(root / "warehouse.duckdb") as con:
-        ingestion.ingest_file(source, con, run_id="privacy")
+        ingestion.ingest_file(source, con, run_id="privacy", max_line_bytes=4_096)
     # Not reconciled, so no event is served; rejected lines are published all the same.
     publish_snapshot(root / "warehouse.duckdb", root / "published")
     return root

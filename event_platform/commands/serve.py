@@ -91,7 +91,9 @@ def run_publish(args: argparse.Namespace) -> int:
     from event_platform.publishing import publish_snapshot
 
     settings = Settings.from_env()
-    result = publish_snapshot(settings.duckdb_path, settings.published_dir)
+    result = publish_snapshot(
+        settings.duckdb_path, settings.published_dir, memory_limit=settings.duckdb_memory_limit
+    )
     summary = {
         "snapshot": str(result.snapshot),
         "events": result.events,

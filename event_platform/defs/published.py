@@ -33,7 +33,9 @@ def published_events(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ) -> dg.MaterializeResult:
     progress.report(progress.Progress("snapshot", progress.PUBLISHING))
-    result = publish_snapshot(Path(duckdb.database), platform.published_dir)
+    result = publish_snapshot(
+        Path(duckdb.database), platform.published_dir, memory_limit=platform.duckdb_memory_limit
+    )
     context.log.info(f"published {result.snapshot.name} ({result.events:,} events)")
     return dg.MaterializeResult(
         metadata={
