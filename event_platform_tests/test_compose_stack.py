@@ -301,7 +301,13 @@ def _first_file_is_ingested_checked_served_and_scraped(stack: Stack, timeline: T
     container = run["tags"]["docker/container_id"]
     labels = stack.podman.run("inspect", "--format", "{{json .Config.Labels}}", container).stdout
     assert json.loads(labels)["dagster/run_id"] == run["id"]
-    assert stack.container_state(container) in ("exited", "stopped")  # done, not running
+    # The run reports SUCCESS just before its process ends: then its container stops.
+    wait_until(
+        lambda: stack.container_state(container) in ("exited", "stopped"),
+        timeout=timeline.within(60),
+        what="the run's container to stop",
+    )
+    assert stack.exit_code(container) == 0
     assert stack.check_passed("first.jsonl", run["id"])
     timeline.mark("first run SUCCESS in its own container; reconciliation_exact passed")
 
@@ -369,12 +375,17 @@ def _killed_run_and_daemon_recover(stack: Stack, timeline: Timeline) -> None:
         writing_run, timeout=timeline.within(180), interval=0.5, what="big.jsonl's ingestion"
     )
     time.sleep(1.0)  # well inside the ingestion of 2M lines
+    assert (writing_run() or {}).get("id") == killed["id"]  # still writing
     assert stack.writer_slot_holders() == [killed["id"]]
     run_container = killed["tags"]["docker/container_id"]
     daemon_started = stack.started_at("event_platform_daemon_1")
     stack.podman.run("kill", run_container)
     stack.podman.run("kill", "event_platform_daemon_1")
-    assert stack.container_state(run_container) in ("exited", "stopped")
+    wait_until(
+        lambda: stack.container_state(run_container) in ("exited", "stopped"),
+        timeout=timeline.within(30),
+        what="the killed run container to stop",
+    )
     assert stack.exit_code(run_container) == 137  # SIGKILL, not a finished run
     timeline.mark("killed the run's container mid-ingest, then the daemon's")
 

@@ -247,6 +247,8 @@ def test_compose_runs_every_role_from_one_image_with_health_checks() -> None:
     ours = {"code-location", "webserver", "daemon", "api", "pubsub-setup", "consumer"}
     images = {services[name]["image"] for name in ours}
     assert images == {"${EVENT_PLATFORM_IMAGE:-event-platform:latest}"}
+    # Each builds the image rather than pulling a name no registry has.
+    assert {services[name]["build"]["context"] for name in ours} == {"."}
     for role in ("postgres", "code-location", "webserver", "daemon", "api"):
         assert services[role]["healthcheck"]["test"], role
     assert services["consumer"]["profiles"] == services["pubsub-emulator"]["profiles"] == ["pubsub"]
