@@ -1,5 +1,5 @@
-# Where producers drop event files; mounted into the cluster as the landing folder (GCS FUSE),
-# where the landing sensor picks them up.
+# Where producers drop event files. The cluster has the Cloud Storage FUSE CSI driver, to mount
+# it as the landing folder; deploy/k8s does not mount it yet (landing is on the shared claim).
 resource "google_storage_bucket" "landing" {
   name                        = "${var.project_id}-${var.name}-landing"
   location                    = var.region
