@@ -15,8 +15,9 @@ the API can say why a file is missing), the whole error bucket `rejected_events`
 facts about the input, useful precisely when reconciliation failed), and small derived tables
 (`daily_stats`, `rejection_reasons`, `snapshot_info`) so the API and `/metrics` never aggregate
 millions of rows per request. `events` is written sorted by (event_time, event_hash): DuckDB's
-zone maps then let keyset pagination skip row groups, and an ART index on `event_hash` serves
-point look-ups. Row groups are 16,384 rows instead of DuckDB's 122,880: a page reads one row
+zone maps then let keyset pagination skip row groups, and `event_times_by_hash` (hashes sorted,
+with their event_time) serves point look-ups the same way, where an in-memory ART index would
+outgrow the memory cap. Row groups are 16,384 rows instead of DuckDB's 122,880: a page reads one row
 group, and on 10M rows the smaller groups cut a page's query time by about a quarter
 (`benchmarks/api_bench.py`).
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,7 +160,11 @@ _DERIVED_STATEMENTS = (
         FROM (SELECT source_file, unnest(list_distinct(reasons)) AS reason
               FROM snap.main.rejected_events)
         GROUP BY ALL ORDER BY ALL""",
-    "CREATE INDEX events_event_hash ON snap.main.events (event_hash)",
+    # Point look-ups by hash: the hashes sorted, so zone maps find a hash's row group, and
+    # each with its event_time, by which `events` is sorted. An ART index does the same but
+    # is built in memory, which the memory cap does not allow for millions of events.
+    """CREATE TABLE snap.main.event_times_by_hash AS
+        SELECT event_hash, event_time FROM snap.main.events ORDER BY event_hash""",
 )
 
 
@@ -245,10 +251,12 @@ def publish_snapshot(
 
     # Capped like every other connection, spilling beside the snapshot: copying and sorting a
     # large warehouse's events would otherwise take DuckDB's default of 80% of the machine.
-    spill = published_dir / ".publishing.tmp"
+    spill = published_dir / f".{name}.{os.getpid()}.spill"
     con = duckdb.connect(
-        ":memory:", config={"memory_limit": memory_limit, "temp_directory": str(spill)}
+        ":memory:",
+        config={"memory_limit": memory_limit, "temp_directory": str(spill)},
     )
+    con.execute("SET enable_progress_bar = false")
     try:
         con.execute(f"ATTACH ? AS snap (ROW_GROUP_SIZE {SNAPSHOT_ROW_GROUP_ROWS})", [str(building)])
         _build(con, warehouse, wait_seconds)
@@ -284,11 +292,12 @@ def publish_snapshot(
         )
         con.execute("DETACH snap")
     except BaseException:
-        con.close()
         building.unlink(missing_ok=True)
         Path(f"{building}.wal").unlink(missing_ok=True)
         raise
-    con.close()
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     os.replace(building, final)
     _point_current(published_dir, name)
     removed = _prune(published_dir, keep_from=_previous_sequence(existing, sequence))

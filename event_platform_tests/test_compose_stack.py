@@ -38,6 +38,7 @@ STAND_INS = Path(__file__).resolve().parent / "stack_images"
 BASE = "localhost/event-platform-base:bookworm"
 IMAGE = "localhost/event-platform:stack-test"
 API_KEY = "stack-test-key"
+METRICS_KEY = "stack-test-metrics-key"
 GRAFANA_PASSWORD = "stack-test-grafana"
 PULL = os.environ.get("EVENT_PLATFORM_STACK_PULL") == "1"
 PULLED_BASE = "docker.io/library/python:3.11-slim-bookworm"
@@ -70,8 +71,7 @@ RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run {
 CHECK = """query($key: AssetKeyInput!, $check: String!, $partition: String) {
   assetCheckExecutions(assetKey: $key, checkName: $check, partition: $partition, limit: 1) {
     runId status evaluation { success } } }"""
-POOL = """{ instance { concurrencyLimit(concurrencyKey: "duckdb_writer") {
-  slotCount activeRunIds } } }"""
+POOL = """{ instance { concurrencyLimit(concurrencyKey: "duckdb_writer") { slotCount } } }"""
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
@@ -106,9 +106,13 @@ class Stack:
             "grafana": free_port(),
         }
         self.env_file = scratch / "stack.env"
+        metrics_key = scratch / "metrics_key"
+        metrics_key.write_text(METRICS_KEY)
+        metrics_key.chmod(0o644)  # read by Prometheus' own user in its container
         settings = [
             "DAGSTER_PG_PASSWORD=stack-test-password",
-            f"EVENT_PLATFORM_API_KEYS={API_KEY}:pii",
+            f"EVENT_PLATFORM_API_KEYS={API_KEY}:pii,{METRICS_KEY}:metrics",
+            f"EVENT_PLATFORM_METRICS_KEY_FILE={metrics_key}",
             f"GRAFANA_ADMIN_PASSWORD={GRAFANA_PASSWORD}",
             f"EVENT_PLATFORM_IMAGE={IMAGE}",
             f"DOCKER_SOCKET={podman.socket}",
@@ -188,10 +192,11 @@ class Stack:
         return bool(latest and latest["runId"] == run_id and latest["evaluation"]["success"])
 
     def writer_slot_holders(self) -> list[str]:
-        """Runs holding the `duckdb_writer` pool's slot."""
+        """Runs holding the `duckdb_writer` pool's one slot: the pool is held per run, so every
+        ingestion run that has started and not ended holds it."""
         pool = self.graphql(POOL)["instance"]["concurrencyLimit"]
         assert pool["slotCount"] == 1
-        return pool["activeRunIds"]
+        return [run["id"] for run in self.runs() if run["status"] in ("STARTING", "STARTED")]
 
     def api(self, path: str) -> dict:
         request = urllib.request.Request(

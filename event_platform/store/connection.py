@@ -57,9 +57,12 @@ def _open(
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(
+            con = duckdb.connect(
                 str(path), read_only=read_only, config={"memory_limit": memory_limit}
             )
+            # No progress bar: DuckDB would draw one into the CLI's output and the run's log.
+            con.execute("SET enable_progress_bar = false")
+            return con
         except duckdb.Error as exc:
             if not is_lock_conflict(exc):
                 raise WarehouseError(

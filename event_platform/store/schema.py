@@ -164,9 +164,9 @@ def _add_ingestions(con: duckdb.DuckDBPyConnection) -> None:
                    count(*) FILTER (WHERE place = 'event') AS stored,
                    count(*) FILTER (WHERE place = 'rejected') AS rejected,
                    count(*) FILTER (WHERE place = 'duplicate') AS duplicates,
-                   max(at) AS ingested_at
+                   max(stored_at) AS ingested_at
             FROM (
-                SELECT source_file, run_id, 'event' AS place, ingested_at AS at FROM main.events
+                SELECT source_file, run_id, 'event' AS place, ingested_at AS stored_at FROM main.events
                 UNION ALL
                 SELECT source_file, run_id,
                        CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END,
