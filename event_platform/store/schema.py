@@ -166,7 +166,8 @@ def _add_ingestions(con: duckdb.DuckDBPyConnection) -> None:
                    count(*) FILTER (WHERE place = 'duplicate') AS duplicates,
                    max(stored_at) AS ingested_at
             FROM (
-                SELECT source_file, run_id, 'event' AS place, ingested_at AS stored_at FROM main.events
+                SELECT source_file, run_id, 'event' AS place, ingested_at AS stored_at
+                FROM main.events
                 UNION ALL
                 SELECT source_file, run_id,
                        CASE WHEN reasons = [$duplicate] THEN 'duplicate' ELSE 'rejected' END,
