@@ -116,7 +116,7 @@ def test_a_killed_ingest_is_failed_and_the_next_ingest_finishes(tmp_path: Path) 
 
 def test_an_ingest_waiting_for_the_writer_says_so_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = environment(tmp_path)
-    big, _ = generate(tmp_path, "big.jsonl", 600_000, seed=3)
+    big, _ = generate(tmp_path, "big.jsonl", 1_500_000, seed=3)
     small, _ = generate(tmp_path, "small.jsonl", 50, seed=4)
     holder = start_ingest(big, env, tmp_path / "big.log")
     try:
@@ -152,11 +152,12 @@ def test_an_ingest_waiting_for_the_writer_says_so_and_stops_on_sigterm(tmp_path:
 
 def test_sigterm_mid_write_fails_the_run_and_stores_nothing(tmp_path: Path) -> None:
     env = environment(tmp_path)
-    big, _ = generate(tmp_path, "big.jsonl", 600_000, seed=5)
+    big, _ = generate(tmp_path, "big.jsonl", 1_500_000, seed=5)
     log = tmp_path / "big.log"
     process = start_ingest(big, env, log)
     wait_for_text(log, "big.jsonl: storing", process)
-    time.sleep(1.5)  # well into the chunks
+    time.sleep(0.5)  # into the chunks, seconds before the last of 1.5M lines
+    assert "committing" not in log.read_text()
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 130
