@@ -63,8 +63,8 @@ class UsageError(Exception):
 def run_one(path: Path) -> None:
     """One side, one run, in this (fresh) process; prints a JSON object."""
     import event_platform
-    from event_platform.ingestion import ingest_file
-    from event_platform.reconciliation import reconcile_partition
+    from event_platform.ingest.ingestion import ingest_file
+    from event_platform.reconcile.reconciliation import reconcile_partition
     from event_platform.store.connection import connect
 
     truth = json.loads(path.with_name(path.name + ".truth.json").read_text())

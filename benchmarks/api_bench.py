@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from event_platform.api.cursor import encode_cursor  # noqa: E402
-from event_platform.publishing import publish_snapshot  # noqa: E402
+from event_platform.store.publication import publish_snapshot  # noqa: E402
 from event_platform.store.schema import create_tables  # noqa: E402
 
 KEY = "bench-key"

@@ -58,8 +58,8 @@ class Timed(NamedTuple):
 
 def _ingest_then_reconcile(path: Path, con, run_id: str) -> Timed:
     """Ingest `path` (wall and CPU seconds), then reconcile it (wall seconds)."""
-    from event_platform.ingestion import ingest_file
-    from event_platform.reconciliation import reconcile_partition
+    from event_platform.ingest.ingestion import ingest_file
+    from event_platform.reconcile.reconciliation import reconcile_partition
 
     wall, cpu = time.perf_counter(), cpu_seconds()
     result = ingest_file(path, con, run_id=run_id)
@@ -85,7 +85,7 @@ def _print_figures(first_ingest: float | None, second: Timed, correct: bool) -> 
 
 def run_one(path: Path) -> None:
     """Both copies into one fresh warehouse, in this (fresh) process; prints a JSON object."""
-    from event_platform.ingestion import ingest_file
+    from event_platform.ingest.ingestion import ingest_file
     from event_platform.store.connection import connect
 
     truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
@@ -193,7 +193,7 @@ def main() -> int:
     if not args.sizes or 0 in args.sizes:
         parser.error("--sizes needs at least one size, each of at least 1 line")
 
-    from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
+    from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
     sizes = []

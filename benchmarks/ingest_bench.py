@@ -37,8 +37,8 @@ from bench_data import DEFAULT_INVALID_RATE, bench_file
 from child import run_child
 
 if TYPE_CHECKING:  # each contender imports what it runs in its own process
-    from event_platform.ingestion import IngestResult
-    from event_platform.reconciliation import ReconciliationReport
+    from event_platform.ingest.ingestion import IngestResult
+    from event_platform.reconcile.reconciliation import ReconciliationReport
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_SLICE = 20_000
@@ -84,8 +84,8 @@ def matches_truth(result: IngestResult, report: ReconciliationReport, truth: dic
 
 
 def run_event_platform(path: Path, workdir: Path, truth: dict) -> dict:
-    from event_platform.ingestion import ingest_file
-    from event_platform.reconciliation import reconcile_partition, record_report
+    from event_platform.ingest.ingestion import ingest_file
+    from event_platform.reconcile.reconciliation import reconcile_partition, record_report
     from event_platform.store.connection import connect
 
     started = time.perf_counter()
@@ -226,12 +226,12 @@ def dagster_overhead(folder: Path, repeat: int) -> dict:
     warnings.filterwarnings("ignore")
     import dagster as dg
 
-    from event_platform.config import Settings
     from event_platform.defs.assets import LINEAGE
     from event_platform.defs.checks import PARTITION_CHECKS
     from event_platform.defs.partitions import event_files
     from event_platform.defs.resources import build_resources
     from event_platform.generator import generate_file
+    from event_platform.settings import Settings
 
     os.environ["EVENT_PLATFORM_DATA_DIR"] = str(folder / "overhead")
     settings = Settings.from_env()

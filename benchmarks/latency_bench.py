@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from event_platform.generator import generate_file  # noqa: E402
-from event_platform.landing import landed_files  # noqa: E402
+from event_platform.ingest.landing import landed_files  # noqa: E402
 from event_platform_tests.servers import dagster_dev, graphql, wait_until  # noqa: E402
 
 CHECK = """

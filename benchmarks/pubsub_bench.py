@@ -141,7 +141,7 @@ def run(messages: int, live_messages: int, work: Path) -> dict[str, object]:
 
     # 4. ingest phase-2 files into DuckDB (core ingest), if available
     try:
-        from event_platform.ingestion import ingest_file
+        from event_platform.ingest.ingestion import ingest_file
         from event_platform.store.connection import connect
     except ImportError as exc:
         result["ingest"] = {"skipped": f"core ingest not importable: {exc}"}

@@ -33,14 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
-from event_platform.hashing import with_event_hash  # noqa: E402
-from event_platform.ingestion import ingest_file  # noqa: E402
-from event_platform.lines import read_line_chunks  # noqa: E402
-from event_platform.parsing import StructuralParser  # noqa: E402
-from event_platform.reconciliation import reconcile_partition  # noqa: E402
+from event_platform.ingest.hashing import with_event_hash  # noqa: E402
+from event_platform.ingest.ingestion import ingest_file  # noqa: E402
+from event_platform.ingest.lines import read_line_chunks  # noqa: E402
+from event_platform.ingest.parsing import StructuralParser  # noqa: E402
+from event_platform.ingest.validation import Validator  # noqa: E402
+from event_platform.reconcile.reconciliation import reconcile_partition  # noqa: E402
 from event_platform.store.connection import connect  # noqa: E402
 from event_platform.store.writer import PartitionWriter  # noqa: E402
-from event_platform.validation import Validator  # noqa: E402
 
 ALLOWED = frozenset(range(1, 11))
 

@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import event_platform.store.writer as writer_module  # noqa: E402
-from event_platform.ingestion import ingest_file  # noqa: E402
-from event_platform.lines import DEFAULT_CHUNK_BYTES  # noqa: E402
+from event_platform.ingest.ingestion import ingest_file  # noqa: E402
+from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES  # noqa: E402
 from event_platform.store.connection import connect  # noqa: E402
 
 # As landed files are named, so that a copied warehouse's zone maps can't skip by name alone.

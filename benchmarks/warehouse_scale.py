@@ -40,15 +40,15 @@ import dagster as dg  # noqa: E402
 from arguments import counts, positive, share  # noqa: E402 - benchmarks/arguments.py, beside this script
 from bench_data import flushed_copy  # noqa: E402 - benchmarks/bench_data.py, beside this script
 
-from event_platform.config import Settings  # noqa: E402
 from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
 from event_platform.defs.assets import LINEAGE  # noqa: E402
 from event_platform.defs.checks import PARTITION_CHECKS  # noqa: E402
 from event_platform.defs.partitions import event_files  # noqa: E402
 from event_platform.defs.resources import build_resources  # noqa: E402
 from event_platform.generator import generate_file  # noqa: E402
-from event_platform.ingestion import ingest_file  # noqa: E402
-from event_platform.reconciliation import reconcile_partition  # noqa: E402
+from event_platform.ingest.ingestion import ingest_file  # noqa: E402
+from event_platform.reconcile.reconciliation import reconcile_partition  # noqa: E402
+from event_platform.settings import Settings  # noqa: E402
 from event_platform.store.connection import connect  # noqa: E402
 from event_platform.store.counts import partition_counts  # noqa: E402
 from event_platform.store.schema import hash_key_sql  # noqa: E402

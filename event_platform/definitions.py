@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from event_platform.config import Settings
 from event_platform.defs.assets import LINEAGE
 from event_platform.defs.checks import CHECKS
 from event_platform.defs.jobs import ingest_job
@@ -12,6 +11,7 @@ from event_platform.defs.published import published_events
 from event_platform.defs.pubsub import pubsub_defs
 from event_platform.defs.resources import build_resources
 from event_platform.defs.sensors import build_landing_sensor
+from event_platform.settings import Settings
 
 # Publishes the API's snapshot once a file's reconciliation lands. Dagster's own automation
 # sensor is created stopped, and the API would then answer 503 until someone published by hand.

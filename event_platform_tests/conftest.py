@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from event_platform.config import Settings
+from event_platform.settings import Settings
 
 # The Pub/Sub emulator fixtures (`emulator`, `pubsub`) live in their own module.
 pytest_plugins = ["event_platform_tests.pubsub_emulator"]

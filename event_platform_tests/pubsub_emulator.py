@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from event_platform.pubsub.admin import setup
-from event_platform.pubsub.lines import decode_lines
+from event_platform.pubsub.message_lines import decode_lines
 from event_platform.pubsub.settings import PubSubSettings
 
 START_TIMEOUT_S = 60.0
@@ -157,7 +157,7 @@ def landing_lines(settings: PubSubSettings) -> list[bytes]:
     return [line for f in files for line in decode_lines(f.read_bytes())]
 
 
-CONSUME = [sys.executable, "-m", "event_platform.commands.pubsub", "consume"]
+CONSUME = [sys.executable, "-m", "event_platform.cli.pubsub", "consume"]
 
 
 def run_consume_once(env: dict[str, str], *, text: bool = False) -> subprocess.CompletedProcess:

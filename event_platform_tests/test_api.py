@@ -32,7 +32,7 @@ from event_platform.api import ApiConfigError, ApiSettings, create_app
 from event_platform.api.privacy import mask_email, mask_phone
 from event_platform.api.settings import parse_api_keys
 from event_platform.contract.reasons import REASON_CLASSES
-from event_platform.publishing import publish_snapshot
+from event_platform.store.publication import publish_snapshot
 from event_platform.store.schema import create_tables
 from event_platform_tests.servers import free_port, process_group, wait_until
 
@@ -562,8 +562,8 @@ def test_refuses_non_loopback_without_keys(tmp_path):
 def test_serve_command_reports_a_usage_error(tmp_path, monkeypatch):
     import argparse
 
-    from event_platform.cli import UsageError
-    from event_platform.commands import serve
+    from event_platform.cli import serve
+    from event_platform.cli.main import UsageError
 
     monkeypatch.setenv("EVENT_PLATFORM_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("EVENT_PLATFORM_API_KEYS", raising=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from event_platform.api import ApiSettings
-from event_platform.publishing import publish_snapshot
+from event_platform.store.publication import publish_snapshot
 from event_platform_tests.test_api import (
     KEYS,
     METRICS_KEY,
@@ -28,7 +28,7 @@ from event_platform_tests.test_api import (
 WRITER = """
 import sys, time, duckdb
 from pathlib import Path
-from event_platform.publishing import publish_snapshot
+from event_platform.store.publication import publish_snapshot
 warehouse, published, seconds = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
 deadline = time.monotonic() + seconds
 batch = 0

@@ -13,10 +13,10 @@ from pathlib import Path
 import duckdb
 
 from event_platform.api import ApiSettings
-from event_platform.ingestion import ingest_file
-from event_platform.publishing import publish_snapshot
-from event_platform.reconciliation import reconcile_partition, record_report
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.reconcile.reconciliation import reconcile_partition, record_report
 from event_platform.store.connection import connect
+from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line
 from event_platform_tests.test_api import KEYS, PII_KEY, PLAIN_KEY, get, running_server
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from event_platform.contract import EVENTS_CONTRACT
-from event_platform.lines import read_line_chunks
-from event_platform.validation import Validator
+from event_platform.ingest.lines import read_line_chunks
+from event_platform.ingest.validation import Validator
 from event_platform_tests.conftest import BASE_EVENT, event_line
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from event_platform.config import DEFAULT_SENSOR_INTERVAL_SECONDS, ConfigError, Settings
 from event_platform.definitions import build_definitions
+from event_platform.settings import DEFAULT_SENSOR_INTERVAL_SECONDS, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 
 from event_platform.contract import EVENTS_CONTRACT
-from event_platform.file_validation import validate_file
 from event_platform.generator import generate_file
-from event_platform.lines import FileDigest
+from event_platform.ingest.file_validation import validate_file
+from event_platform.ingest.lines import FileDigest
 
 ALLOWED = frozenset(range(1, 11))
 

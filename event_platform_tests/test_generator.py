@@ -17,7 +17,7 @@ import pytest
 from event_platform import generator
 from event_platform.cli import main
 from event_platform.generator import CORRUPTIONS, generate_file
-from event_platform.landing import landed_files
+from event_platform.ingest.landing import landed_files
 
 KEYS = ["event_type", "event_time", "data", "processing_date"]
 DATA_KEYS = ["user_email", "phone_number"]

@@ -16,14 +16,19 @@ import polars as pl
 import pyarrow as pa
 
 from event_platform.contract import EVENTS_CONTRACT
-from event_platform.hashing import CANONICAL_COLUMN, HASH_KEY, event_hash_sql, with_event_hash
-from event_platform.ingestion import ingest_file
-from event_platform.lines import LineChunk
-from event_platform.parsing import StructuralParser
-from event_platform.reconciliation import reconcile_partition
+from event_platform.ingest.hashing import (
+    CANONICAL_COLUMN,
+    HASH_KEY,
+    event_hash_sql,
+    with_event_hash,
+)
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.ingest.lines import LineChunk
+from event_platform.ingest.parsing import StructuralParser
+from event_platform.ingest.validation import Validator
+from event_platform.reconcile.reconciliation import reconcile_partition
 from event_platform.store.connection import connect
 from event_platform.store.schema import hash_key_sql
-from event_platform.validation import Validator
 
 # Text as the parser extracts it, at the edges of what the contract accepts.
 EDGE_TEXT = pl.DataFrame(

@@ -12,7 +12,7 @@ from unittest import mock
 import polars as pl
 import pytest
 
-from event_platform.lines import FileDigest, lines_again, read_line_chunks
+from event_platform.ingest.lines import FileDigest, lines_again, read_line_chunks
 
 
 def _file(tmp_path: Path, count: int) -> tuple[Path, str]:
@@ -54,7 +54,9 @@ def test_two_read_buffers_serve_the_whole_file(tmp_path: Path) -> None:
     lines = [b"x" * (n * 7919 % 300) for n in range(20_000)]
     path = tmp_path / "lines.jsonl"
     path.write_bytes(b"\n".join(lines))
-    with mock.patch("event_platform.lines.bytearray", side_effect=bytearray, create=True) as new:
+    with mock.patch(
+        "event_platform.ingest.lines.bytearray", side_effect=bytearray, create=True
+    ) as new:
         chunks = list(read_line_chunks(path, chunk_bytes=64 * 1024))
     assert len(chunks) > 40
     assert [line for chunk in chunks for line in chunk.raw.to_pylist()] == lines

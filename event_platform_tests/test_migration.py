@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from event_platform.publishing import publish_snapshot
-from event_platform.reconciliation import reconcile_partition
+from event_platform.reconcile.reconciliation import reconcile_partition
 from event_platform.store.connection import connect
+from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line, write_lines
 
 # The previous release's tables, as it created them.
@@ -31,8 +31,8 @@ def _old_warehouse(tmp_path: Path) -> tuple[Path, Path]:
     shape: what the previous release left behind."""
     source = write_lines(tmp_path / "old.jsonl", [event_line(i) for i in range(6)] + ["nope"])
     current = tmp_path / "current.duckdb"
-    from event_platform.ingestion import ingest_file
-    from event_platform.reconciliation import record_report
+    from event_platform.ingest.ingestion import ingest_file
+    from event_platform.reconcile.reconciliation import record_report
 
     with connect(current) as con:
         ingest_file(source, con, run_id="old-run")

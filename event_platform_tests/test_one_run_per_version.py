@@ -15,7 +15,7 @@ from event_platform.defs.checks import PARTITION_CHECKS
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, build_resources
 from event_platform.defs.sensors import build_landing_sensor
-from event_platform.landing import file_fingerprint
+from event_platform.ingest.landing import file_fingerprint
 from event_platform.runs.versions import FINGERPRINT_TAG
 from event_platform_tests.conftest import ROOT, event_line, write_lines
 from event_platform_tests.test_cli import cli, environment

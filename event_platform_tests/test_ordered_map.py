@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from event_platform.ordered_map import ordered_map
+from event_platform.ingest.ordered_map import ordered_map
 
 
 def test_results_keep_input_order_whatever_finishes_first():

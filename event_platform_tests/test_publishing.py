@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from event_platform.publishing import CURRENT_NAME, current_snapshot, publish_snapshot
+from event_platform.store.publication import CURRENT_NAME, current_snapshot, publish_snapshot
 from event_platform_tests.test_api import (
     CLASS_LINES,
     EVENTS_PER_FILE,
@@ -112,9 +112,9 @@ def test_publication_waits_for_a_writer_process_then_succeeds(warehouse, tmp_pat
 
 
 def test_the_dagster_asset_publishes(warehouse, tmp_path, monkeypatch):
-    from event_platform.config import Settings
     from event_platform.defs.published import published_events
     from event_platform.defs.resources import build_resources
+    from event_platform.settings import Settings
 
     monkeypatch.setenv("EVENT_PLATFORM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("EVENT_PLATFORM_DUCKDB", str(warehouse))
@@ -135,8 +135,8 @@ def test_a_stored_version_never_reconciled_is_not_served_under_an_older_report(t
     """X.jsonl is ingested and reconciled; a different file of the same name is ingested and
     its run killed before reconciliation. The old version's passing report must not serve the
     new, never-reconciled rows; once the new version is reconciled, it is served."""
-    from event_platform.ingestion import ingest_file
-    from event_platform.reconciliation import reconcile_partition, record_report
+    from event_platform.ingest.ingestion import ingest_file
+    from event_platform.reconcile.reconciliation import reconcile_partition, record_report
     from event_platform.store.connection import connect
     from event_platform_tests.conftest import event_line, write_lines
 
@@ -165,8 +165,8 @@ def test_a_stored_version_never_reconciled_is_not_served_under_an_older_report(t
 def test_a_report_of_another_file_version_does_not_pass(tmp_path):
     """Reconciling after the landed file was replaced (not yet re-ingested) vouches for nothing:
     the file read is not the version stored."""
-    from event_platform.ingestion import ingest_file
-    from event_platform.reconciliation import reconcile_partition
+    from event_platform.ingest.ingestion import ingest_file
+    from event_platform.reconcile.reconciliation import reconcile_partition
     from event_platform.store.connection import connect
     from event_platform_tests.conftest import event_line, write_lines
 

@@ -16,9 +16,9 @@ import dagster as dg
 import pytest
 from google.cloud import pubsub_v1
 
-from event_platform.commands.pubsub import main as pubsub_main
+from event_platform.cli.pubsub import main as pubsub_main
 from event_platform.pubsub.consumer import drain, make_subscriber
-from event_platform.pubsub.lines import UNIT_SEPARATOR, decode_lines, encode_lines, to_line
+from event_platform.pubsub.message_lines import UNIT_SEPARATOR, decode_lines, encode_lines, to_line
 from event_platform.pubsub.settings import PubSubSettings
 from event_platform_tests.conftest import event_line
 from event_platform_tests.pubsub_emulator import (

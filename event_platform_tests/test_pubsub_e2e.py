@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from event_platform import ingestion, landing
+from event_platform.ingest import ingestion, landing
 from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.settings import PubSubSettings
 from event_platform.store import connection

@@ -8,8 +8,8 @@ import pandera.polars as pa
 import polars as pl
 
 from event_platform.contract import FieldSpec, StreamContract
-from event_platform.lines import read_line_chunks
-from event_platform.validation import Validator
+from event_platform.ingest.lines import read_line_chunks
+from event_platform.ingest.validation import Validator
 
 
 def clicks_schema(allowed: frozenset[int]) -> pa.DataFrameSchema:

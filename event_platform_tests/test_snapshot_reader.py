@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from event_platform.api.snapshot import SnapshotReader, SnapshotUnavailableError
-from event_platform.publishing import publish_snapshot
+from event_platform.store.publication import publish_snapshot
 from event_platform_tests.test_api import build_warehouse
 
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from event_platform.generator import generate_file
-from event_platform.ingestion import ingest_file
+from event_platform.ingest.ingestion import ingest_file
 from event_platform.store.connection import connect
 from event_platform.store.writer import PROBE_KEYS_LIMIT
 from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, run_benchmark

@@ -11,11 +11,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from event_platform import hashing, ingestion
 from event_platform.contract import EVENTS_CONTRACT
 from event_platform.generator import generate_file
-from event_platform.ingestion import ingest_file
-from event_platform.reconciliation import reconcile_partition
+from event_platform.ingest import hashing, ingestion
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.reconcile.reconciliation import reconcile_partition
 from event_platform.store import writer
 from event_platform.store.arrow import arrow_view
 from event_platform.store.connection import connect
@@ -290,7 +290,7 @@ def test_ingestion_times_are_utc_whatever_the_session_time_zone(tmp_path: Path, 
 def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, con) -> None:
     """Duplicates of other files are read again from the file; if its bytes moved meanwhile,
     the run fails with a clear error and the previous partition stays whole."""
-    from event_platform.lines import FileChangedError
+    from event_platform.ingest.lines import FileChangedError
 
     ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="a")
     second = write_lines(tmp_path / "b.jsonl", [event_line(2), event_line(3)])
@@ -314,7 +314,7 @@ def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, con) -> 
 
 def test_a_duplicate_line_rewritten_during_ingestion_is_a_clear_error(tmp_path: Path, con) -> None:
     """The line is read again for its bytes after the last chunk: it is not what was stored."""
-    from event_platform.lines import FileChangedError
+    from event_platform.ingest.lines import FileChangedError
 
     ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="a")
     second = write_lines(tmp_path / "b.jsonl", [event_line(1), event_line(2)])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from event_platform.ingestion import ingest_file
+from event_platform.ingest.ingestion import ingest_file
 from event_platform.store.connection import connect
 from event_platform.store.uniqueness import repeated_hashes
 from event_platform_tests.conftest import event_line, write_lines

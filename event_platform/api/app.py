@@ -1,8 +1,8 @@
 """The HTTP data API: FastAPI over the published DuckDB snapshot, read-only.
 
 Design choices, and why:
-- Only snapshots are read (see `event_platform.publishing`), so serving never blocks ingestion
-  and ingestion never makes the API fail.
+- Only snapshots are read (see `event_platform.store.publication`), so serving never blocks
+  ingestion and ingestion never makes the API fail.
 - Every error is JSON `{"error": code, "detail": ...}`; an unexpected exception is caught by
   `_Guard` (the outermost app middleware) and becomes a bare 500 logged by type and route only,
   so neither clients nor logs see internals or personal data. uvicorn's access log is off for the

@@ -4,7 +4,8 @@ Store-derived figures (events stored, rejections per reason, error bucket, pendi
 successful ingest) are read from the published snapshot when Prometheus scrapes, not counted in
 memory: a crashed ingestion run or a restarted API would lose in-process counters, while the
 snapshot always says what is really stored. The warehouse itself is never opened here (that
-would block ingestion, see `event_platform.publishing`); only its file size is read with stat.
+would block ingestion, see `event_platform.store.publication`); only its file size is read with
+stat.
 The figures are therefore as fresh as the last publication, which is exported as
 `event_platform_snapshot_published_timestamp_seconds` so staleness is alertable.
 
@@ -30,7 +31,7 @@ from prometheus_client.registry import Collector
 from event_platform.api.run_metrics import DagsterRunCollector, instance_from_env
 from event_platform.api.snapshot import SnapshotReader
 from event_platform.contract.reasons import OTHER_REASON, REASON_CLASSES
-from event_platform.landing import landed_files
+from event_platform.ingest.landing import landed_files
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance

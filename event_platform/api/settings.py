@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from event_platform.config import Settings
+from event_platform.settings import Settings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # `pii`: unmasked personal data; `metrics`: may scrape /metrics (alone: nothing else).

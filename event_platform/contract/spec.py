@@ -44,7 +44,7 @@ class StreamContract:
     - `typed_columns`: polars expressions turning the checked text into stored types.
     - `canonical`: a polars expression over a valid line's checked text (the value schema's
       columns) that renders one event canonically; its sha256 is `event_hash` (see
-      `event_platform.hashing`). It must equal `canonical_sql` over the typed, stored values.
+      `event_platform.ingest.hashing`). It must equal `canonical_sql` over the typed, stored values.
     - `canonical_sql`: the same rendering in SQL over the stored columns. Reconciliation
       hashes the rows read back from the store with it, so every reconciliation also proves,
       row by row, that the two renderings agree.

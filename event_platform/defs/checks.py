@@ -23,7 +23,7 @@ from event_platform import progress
 from event_platform.contract.reasons import disclosed_reason, disclosed_reasons
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
-from event_platform.landing import landed_files
+from event_platform.ingest.landing import landed_files
 from event_platform.runs.writer_turn import WRITER_POOL
 from event_platform.store.counts import partition_counts
 from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema

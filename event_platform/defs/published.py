@@ -1,7 +1,7 @@
 """`published_events`: the snapshot the HTTP API serves, refreshed after reconciliation.
 
 It only reads the warehouse (attached read-only for the few seconds the copy takes, see
-`event_platform.publishing`), but DuckDB refuses even a reader while another process writes,
+`event_platform.store.publication`), but DuckDB refuses even a reader while another process writes,
 so it takes its turn in the `duckdb_writer` pool like the writers.
 """
 
@@ -12,8 +12,8 @@ from dagster_duckdb import DuckDBResource
 
 from event_platform import progress
 from event_platform.defs.resources import PlatformResource
-from event_platform.publishing import publish_snapshot
 from event_platform.runs.writer_turn import WRITER_POOL
+from event_platform.store.publication import publish_snapshot
 
 
 @dg.asset(

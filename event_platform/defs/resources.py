@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from event_platform.config import Settings
+from event_platform.settings import Settings
 from event_platform.store.connection import LOCK_WAIT_SECONDS, WarehouseError, cause_line, connect
 
 

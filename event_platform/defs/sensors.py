@@ -10,12 +10,12 @@ import json
 
 import dagster as dg
 
-from event_platform.config import DEFAULT_SENSOR_INTERVAL_SECONDS
 from event_platform.defs.jobs import ingest_job
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource
-from event_platform.landing import landed_files
+from event_platform.ingest.landing import landed_files
 from event_platform.runs.versions import FINGERPRINT_TAG, TRIGGER_TAG, latest_run_of_version
+from event_platform.settings import DEFAULT_SENSOR_INTERVAL_SECONDS
 
 MAX_FILES_PER_TICK = 200
 

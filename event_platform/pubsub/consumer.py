@@ -7,8 +7,8 @@ deadline; the redelivered copy lands in a new file and the downstream dedup turn
 into `duplicate_event` rejections, so the store holds each event exactly once. Nothing is acked
 that is not durably on disk, so nothing is lost.
 
-One message = one line (see `event_platform.pubsub.lines` for messages that contain LF). Message
-contents are never logged: they carry emails and phone numbers; logs carry counts and ids.
+One message = one line (see `event_platform.pubsub.message_lines` for messages that contain LF).
+Message contents are never logged: they carry emails and phone numbers; logs carry counts and ids.
 
 The sensor and the standalone `event-platform consume` both call `drain`, so there is one code
 path. Synchronous pull (not streaming pull) keeps every message's lifetime inside one call, which
@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from event_platform.pubsub.lines import encode_lines
+from event_platform.pubsub.message_lines import encode_lines
 from event_platform.pubsub.settings import PubSubSettings
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Pub/Sub settings, read from the environment like `event_platform.config.Settings`.
+"""Pub/Sub settings, read from the environment like `event_platform.settings.Settings`.
 
 Kept apart from the core `Settings` so the Pub/Sub source can be configured (or left out)
 without touching the file-ingestion settings. The same values drive the emulator locally
@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from event_platform.config import Settings
+from event_platform.settings import Settings
 
 DEFAULT_PROJECT = "event-platform-local"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
+from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
 from event_platform.store.schema import create_tables
 
 LOCK_WAIT_SECONDS = 600.0

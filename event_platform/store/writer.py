@@ -213,7 +213,7 @@ class PartitionWriter:
         and a caller's `register` on this connection would be refused.
 
         `valid` carries `event_hash`, `hash_key`, `first_in_chunk` (see
-        `event_platform.hashing`) and its `raw` bytes, which a duplicate keeps in
+        `event_platform.ingest.hashing`) and its `raw` bytes, which a duplicate keeps in
         `rejected_events`.
         """
         columns = ", ".join(self._stored_columns)

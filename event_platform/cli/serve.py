@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from event_platform.cli import UsageError
+    from event_platform.cli.main import UsageError
 
     try:
         import uvicorn
@@ -87,8 +87,8 @@ def _serve_with_workers(host: str, port: int, workers: int) -> None:
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from event_platform.config import Settings
-    from event_platform.publishing import publish_snapshot
+    from event_platform.settings import Settings
+    from event_platform.store.publication import publish_snapshot
 
     settings = Settings.from_env()
     result = publish_snapshot(

@@ -29,7 +29,7 @@ import polars as pl
 import pyarrow as pa
 
 from event_platform.contract import StreamContract
-from event_platform.lines import LineChunk
+from event_platform.ingest.lines import LineChunk
 
 # After stripping string literals, these only occur in JSON that yyjson wrongly accepts.
 LENIENT = r"(?i),[ \t\r\n]*[}\]]|nan|inf"

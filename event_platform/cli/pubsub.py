@@ -19,7 +19,7 @@ log = logging.getLogger("event_platform.pubsub")
 
 
 def _settings(args: argparse.Namespace):
-    from event_platform.cli import UsageError
+    from event_platform.cli.main import UsageError
     from event_platform.pubsub.settings import PubSubSettings
 
     try:
@@ -87,7 +87,7 @@ class StopRequest:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     """Drain in a loop (or once with --once); SIGTERM/SIGINT stop it between batches (exit 0)."""
-    from event_platform.cli import UsageError
+    from event_platform.cli.main import UsageError
     from event_platform.pubsub.consumer import PubSubError, drain, make_subscriber
     from event_platform.pubsub.status import record_drain
 
@@ -132,7 +132,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from event_platform.cli import UsageError
+    from event_platform.cli.main import UsageError
     from event_platform.pubsub.admin import file_lines, publish_lines
     from event_platform.pubsub.consumer import PubSubError
 
@@ -154,7 +154,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from event_platform.cli import UsageError
+    from event_platform.cli.main import UsageError
     from event_platform.pubsub.admin import setup
     from event_platform.pubsub.consumer import PubSubError
 
@@ -207,7 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m event_platform.commands.pubsub`): the CLI's own dispatch."""
+    """Stand-alone entry (`python -m event_platform.cli.pubsub`): the CLI's own dispatch."""
     from event_platform.cli import main as cli_main
 
     return cli_main(argv)

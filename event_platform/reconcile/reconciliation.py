@@ -26,11 +26,11 @@ from pathlib import Path
 
 import duckdb
 
-from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
-from event_platform.file_validation import DEFAULT_WORKERS, validate_file
-from event_platform.hashing import event_hash_sql
-from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest
+from event_platform.ingest.file_validation import DEFAULT_WORKERS, validate_file
+from event_platform.ingest.hashing import event_hash_sql
+from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest
+from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
 from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import polars as pl
 
-from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.contract import StreamContract
-from event_platform.hashing import with_event_hash
-from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, LineChunk, read_line_chunks
-from event_platform.ordered_map import ordered_map
-from event_platform.validation import Validator
+from event_platform.ingest.hashing import with_event_hash
+from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest, LineChunk, read_line_chunks
+from event_platform.ingest.ordered_map import ordered_map
+from event_platform.ingest.validation import Validator
+from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 
 # Two cores here: two validating threads, while the consumer writes or classifies.
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)

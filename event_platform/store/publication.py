@@ -39,7 +39,7 @@ from pathlib import Path
 
 import duckdb
 
-from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
+from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
 from event_platform.store.connection import LOCK_WAIT_SECONDS, StoreBusyError
 from event_platform.store.schema import (
     DUPLICATE_REASON,

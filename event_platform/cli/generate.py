@@ -31,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from event_platform.cli import UsageError
-    from event_platform.config import Settings
+    from event_platform.cli.main import UsageError
     from event_platform.generator import default_truth_path, generate_file
+    from event_platform.settings import Settings
 
     if args.lines < 0:
         raise UsageError(f"--lines must be 0 or more, not {args.lines}")

@@ -1,4 +1,4 @@
-"""`event-platform`: one console script whose subcommands live in `event_platform.commands`.
+"""`event-platform`: one console script whose subcommands live in `event_platform.cli`.
 
 Each command module exposes `register(subparsers)`; heavy imports happen inside the command so
 `event-platform --help` stays fast.
@@ -11,10 +11,10 @@ import importlib
 import sys
 
 COMMAND_MODULES = (
-    "event_platform.commands.ingest",
-    "event_platform.commands.generate",
-    "event_platform.commands.pubsub",
-    "event_platform.commands.serve",
+    "event_platform.cli.ingest",
+    "event_platform.cli.generate",
+    "event_platform.cli.pubsub",
+    "event_platform.cli.serve",
 )
 
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from event_platform.config import ConfigError
+    from event_platform.settings import ConfigError
     from event_platform.store.connection import WarehouseError
 
     try:
@@ -51,7 +51,3 @@ def main(argv: list[str] | None = None) -> int:
         # A run in progress has failed and rolled its writes back by the time this is reached.
         print(f"event-platform {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

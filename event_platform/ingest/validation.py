@@ -13,11 +13,11 @@ import duckdb
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT
 from event_platform.contract import StreamContract
-from event_platform.hashing import CANONICAL_COLUMN
-from event_platform.lines import LineChunk
-from event_platform.parsing import StructuralParser
+from event_platform.ingest.hashing import CANONICAL_COLUMN
+from event_platform.ingest.lines import LineChunk
+from event_platform.ingest.parsing import StructuralParser
+from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
 
 REASONS = pl.List(pl.String)
 LINE_TOO_LONG = "line_too_long"

@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from event_platform.config import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
-from event_platform.file_validation import DEFAULT_WORKERS, validate_file
-from event_platform.lines import DEFAULT_CHUNK_BYTES, FileDigest, lines_again
+from event_platform.ingest.file_validation import DEFAULT_WORKERS, validate_file
+from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest, lines_again
+from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.store.schema import DUPLICATE_REASON
 from event_platform.store.writer import PartitionWriter
 

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from event_platform.commands.progress_line import ProgressLine
+from event_platform.cli.progress_line import ProgressLine
 
 FOLLOW_POLL_SECONDS = 0.5
 FOLLOW_REMIND_SECONDS = 30.0
@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_paths(raw_paths: list[str]) -> list[tuple[Path, Path]]:
     """(the path as given, the regular file it points to) for each path, or a usage error."""
-    from event_platform.cli import UsageError
-    from event_platform.landing import LandingError, landable
+    from event_platform.cli.main import UsageError
+    from event_platform.ingest.landing import LandingError, landable
 
     checked = []
     for raw in raw_paths:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", module="dagster")
 
     from event_platform import progress
-    from event_platform.config import Settings
+    from event_platform.settings import Settings
 
     settings = Settings.from_env()
     instance = _instance()
@@ -119,7 +119,7 @@ def _ingest_one(instance, settings, user_path: Path, target: Path, args, shown) 
     from event_platform.defs.checks import PARTITION_CHECKS
     from event_platform.defs.partitions import event_files
     from event_platform.defs.resources import build_resources
-    from event_platform.landing import file_fingerprint
+    from event_platform.ingest.landing import file_fingerprint
     from event_platform.runs.owner import owner_tags
     from event_platform.runs.versions import FINGERPRINT_TAG, TRIGGER_TAG, WRITER_WAIT_TAG
     from event_platform.runs.writer_turn import writer_turn
@@ -252,7 +252,7 @@ def _publish(instance, settings, shown, *, quiet: bool) -> int:
 
 
 def summarise_publication(instance, run_id: str) -> dict[str, Any]:
-    from event_platform.commands.run_summary import run_outcome
+    from event_platform.cli.run_summary import run_outcome
 
     outcome = run_outcome(instance, run_id)
     published = outcome["metadata"].get("published_events", {})
@@ -288,7 +288,7 @@ def _instance():
 
 def summarise(instance, run_id: str, name: str, path: Path, settings) -> dict[str, Any]:
     """The run's figures and check verdicts, read from its own events."""
-    from event_platform.commands.run_summary import run_outcome
+    from event_platform.cli.run_summary import run_outcome
 
     outcome = run_outcome(instance, run_id)
     metadata = outcome["metadata"]

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from event_platform.config import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES
+from event_platform.settings import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES
 
 UTF8_BOM = b"\xef\xbb\xbf"
 # Spare room in each read buffer for the partial line carried over from the block before.

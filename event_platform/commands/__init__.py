@@ -1,1 +1,0 @@
-"""Subcommands of the `event-platform` console script, one module each."""

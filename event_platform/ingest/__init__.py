@@ -1,0 +1,1 @@
+"""Ingestion stages of one file: land it, split it into lines, parse, validate, hash, store."""

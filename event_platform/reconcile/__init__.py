@@ -1,0 +1,1 @@
+"""Reconciliation: proof that every line of a landed file is stored, rejected or a duplicate."""
