@@ -57,7 +57,8 @@ def build_warehouse(path: Path, rows: int, files: int = 100) -> float:
     con = duckdb.connect(str(path))
     create_tables(con)
     con.execute(
-        f"""INSERT INTO events
+        f"""INSERT INTO events (event_hash, event_type, event_time, processing_date, user_email,
+                                phone_number, source_file, line_number, ingested_at, run_id)
             SELECT sha256(i::VARCHAR), (i % 10) + 1,
                    TIMESTAMP '2019-01-01' + to_seconds((hash(i) % {SPAN_SECONDS})::BIGINT),
                    NULL, 'user' || (i % 100000) || '@example.com',

@@ -70,7 +70,9 @@ def build_warehouse(path: Path, stored: int, file_events: int) -> None:
             # of the file's.
             con.execute(
                 f"""
-                INSERT INTO main.events
+                INSERT INTO main.events (event_hash, event_type, event_time, processing_date,
+                                         user_email, phone_number, source_file, line_number,
+                                         ingested_at, run_id)
                 SELECT sha256({EVENTS_CONTRACT.canonical_sql}), event_type, event_time,
                        processing_date, user_email, phone_number,
                        '{NAME_PREFIX}01-01-' || lpad((i // {file_events})::VARCHAR, 6, '0')

@@ -138,9 +138,12 @@ def test_rows_outside_the_file_are_sampled_lowest_first(stored) -> None:
 def test_an_event_passed_off_as_a_duplicate_is_missing(stored) -> None:
     # Line 5 has no twin: moved to rejected_events as a duplicate, its event is stored nowhere.
     path, con = stored
+    # The moved row is faithful in every other way (its bytes, digest and hash are the line's),
+    # so the claim it makes is all that is wrong.
     con.execute(
-        "INSERT INTO rejected_events SELECT source_file, line_number, 'x', ['duplicate_event'], "
-        "ingested_at, run_id FROM events WHERE line_number = 5"
+        "INSERT INTO rejected_events SELECT source_file, line_number, $raw, ['duplicate_event'], "
+        "ingested_at, run_id, line_digest, event_hash FROM events WHERE line_number = 5",
+        {"raw": LINES[4].encode()},
     )
     con.execute("DELETE FROM events WHERE line_number = 5")
     report = reconcile(path, con)

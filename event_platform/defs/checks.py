@@ -26,7 +26,7 @@ from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.ingest.landing import landed_files
 from event_platform.runs.writer_turn import WRITER_POOL
 from event_platform.store.counts import partition_counts
-from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema
+from event_platform.store.schema import DUPLICATE_REASON, TABLES, table_schema
 from event_platform.store.uniqueness import repeated_hashes
 
 SAMPLE = 10
@@ -194,16 +194,17 @@ def column_schema_unchanged(
     con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource
 ) -> dg.AssetCheckResult:
     live = table_schema(con, "events")
+    expected_columns = TABLES["events"]
     differences = {
         name: {"expected": expected, "found": live.get(name)}
-        for name, expected in EVENTS_COLUMNS.items()
+        for name, expected in expected_columns.items()
         if live.get(name) != expected
     }
     differences.update(
         {
             name: {"expected": None, "found": t}
             for name, t in live.items()
-            if name not in EVENTS_COLUMNS
+            if name not in expected_columns
         }
     )
     return dg.AssetCheckResult(

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from event_platform.contract import StreamContract
-from event_platform.ingest.hashing import with_event_hash
+from event_platform.ingest.hashing import line_digest, with_event_hash
 from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest, LineChunk, read_line_chunks
 from event_platform.ingest.ordered_map import ordered_map
 from event_platform.ingest.validation import Validator
@@ -30,7 +30,9 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
 @dataclass(frozen=True)
 class HashedChunk:
-    """One chunk's verdicts: `valid` carries `event_hash` and `first_in_chunk`."""
+    """One chunk's verdicts: `valid` carries `event_hash` and `first_in_chunk`; both frames
+    carry each line's `line_digest` (`ingest.hashing`), the valid one unless `valid_columns`
+    leaves it out."""
 
     chunk: LineChunk
     valid: pl.DataFrame
@@ -66,10 +68,11 @@ def validate_file(
         try:
             started = time.perf_counter()
             planned, rejected = validator.validate_lazy(chunk)
-            planned = with_event_hash(planned)
+            planned = with_event_hash(planned).with_columns(line_digest())
             if valid_columns is not None:
                 planned = planned.select(valid_columns)
             valid = planned.collect()
+            rejected = rejected.with_columns(line_digest("raw_line"))
             seconds = time.perf_counter() - started
         finally:
             validators.put(validator)

@@ -7,6 +7,12 @@ hashes the rows read back from the store with `event_hash_sql` (DuckDB over `can
 which formats the typed values), a second implementation of the same definition, so a drift
 between the two fails reconciliation loudly.
 Both are stable across versions, unlike polars' own `Expr.hash`.
+
+`line_digest` is the line ledger's digest of a line's raw bytes (see `reconcile/ledger.py`):
+XXH64 with seed 0, as specified by the xxHash project and computed by polars-hash's `xxhash64`,
+as an unsigned 64-bit integer. The bytes are the line as the reader holds it: without its `\n`,
+with any `\r`, the file's first line without a UTF-8 byte-order mark, and a line longer than the
+line limit as its first `max_line_bytes` bytes. A test pins it to the reference implementation.
 """
 
 from __future__ import annotations
@@ -24,6 +30,16 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 CANONICAL_COLUMN = "canonical"
 # Must equal `store.schema.hash_key_sql`, which fills the key index of an older warehouse.
 HASH_KEY = pl.col("event_hash").str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64)
+
+
+def line_digest(raw: str = "raw") -> pl.Expr:
+    """`line_digest` of the lines in the Binary column `raw`."""
+    return pl.col(raw).nchash.xxhash64(seed=0).alias("line_digest")
+
+
+def line_digests(raw: pl.Series) -> pl.Series:
+    """The ledger digest of each line of `raw` (Binary), as `line_digest`."""
+    return pl.DataFrame({"raw": raw}).select(line_digest()).to_series()
 
 
 def event_hash_sql(contract: StreamContract) -> str:

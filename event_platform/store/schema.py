@@ -69,12 +69,30 @@ EVENT_HASH_KEYS_COLUMNS: dict[str, str] = {
     "hash_key": "UBIGINT",
 }
 
+# The line ledger (`reconcile/ledger.py`), added after the tables above: each stored line's
+# `line_digest` (`ingest/hashing.py`), a duplicate's `event_hash` (so its proof needs no
+# re-parse), and which reconciliation ran. Internal: publication copies the public columns above.
+# A warehouse created before is brought up to date by `_add_ledger_columns`; its older rows keep
+# NULL digests, and reconciliation checks such a partition in full mode.
+LEDGER_COLUMNS: dict[str, dict[str, str]] = {
+    "events": {"line_digest": "UBIGINT"},
+    "rejected_events": {"line_digest": "UBIGINT", "event_hash": "VARCHAR"},
+    "reconciliation_reports": {
+        "mode": "VARCHAR",
+        "sample_seed": "BIGINT",
+        "sample_lines": "BIGINT",
+    },
+}
+
 TABLES: dict[str, dict[str, str]] = {
-    "events": EVENTS_COLUMNS,
-    "rejected_events": REJECTED_COLUMNS,
-    "reconciliation_reports": RECONCILIATION_COLUMNS,
-    "event_hash_keys": EVENT_HASH_KEYS_COLUMNS,
-    "ingestions": INGESTIONS_COLUMNS,
+    table: {**columns, **LEDGER_COLUMNS.get(table, {})}
+    for table, columns in {
+        "events": EVENTS_COLUMNS,
+        "rejected_events": REJECTED_COLUMNS,
+        "reconciliation_reports": RECONCILIATION_COLUMNS,
+        "event_hash_keys": EVENT_HASH_KEYS_COLUMNS,
+        "ingestions": INGESTIONS_COLUMNS,
+    }.items()
 }
 
 # Columns whose compression is chosen here rather than by DuckDB, per (table, column). A sha256
@@ -137,6 +155,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
                 "ALTER TABLE main.rejected_events ALTER raw_line TYPE BLOB USING encode(raw_line)"
             )
+        _add_ledger_columns(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -144,9 +163,29 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _outdated(con: duckdb.DuckDBPyConnection) -> bool:
-    return table_schema(con, "rejected_events").get(
-        "raw_line"
-    ) == "VARCHAR" or "ingest_run_id" not in table_schema(con, "reconciliation_reports")
+    return (
+        table_schema(con, "rejected_events").get("raw_line") == "VARCHAR"
+        or "ingest_run_id" not in table_schema(con, "reconciliation_reports")
+        or bool(_missing_ledger_columns(con))
+    )
+
+
+def _missing_ledger_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    return [
+        (table, name, sql_type)
+        for table, columns in LEDGER_COLUMNS.items()
+        for name, sql_type in columns.items()
+        if name not in table_schema(con, table)
+    ]
+
+
+def _add_ledger_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the line ledger's columns to tables created before it, as NULL for older rows.
+
+    A partition stored without digests is reconciled in full mode until it is ingested again.
+    """
+    for table, name, sql_type in _missing_ledger_columns(con):
+        con.execute(f"ALTER TABLE main.{table} ADD COLUMN {name} {sql_type}")
 
 
 def _add_ingestions(con: duckdb.DuckDBPyConnection) -> None:

@@ -105,6 +105,7 @@ _SETTLE_TABLES = (
     "first_lines",
     "elsewhere_lines",
     "late_lines",
+    "late_rows",
     "file_keys",
 )
 
@@ -124,12 +125,22 @@ _LATE_IN_RANGE = (
     "ORDER BY line_number"
 )
 
-# A valid line that is a duplicate keeps its exact bytes in `rejected_events`; `{rows}` holds
-# `line_number` and `raw`. Used per chunk, and for the lines found after the last chunk.
+# A valid line that is a duplicate keeps its exact bytes in `rejected_events`, with its ledger
+# digest and its event hash, so that reconciliation proves it without parsing the line again;
+# `{rows}` holds `line_number`, `raw`, `line_digest` and `event_hash`. Used per chunk, and for
+# the lines found after the last chunk.
 _INSERT_DUPLICATES = """
-INSERT INTO main.rejected_events
-SELECT $source_file, line_number, raw, [$reason], $now, $run_id
+INSERT INTO main.rejected_events (source_file, line_number, raw_line, reasons, rejected_at,
+                                  run_id, line_digest, event_hash)
+SELECT $source_file, line_number, raw, [$reason], $now, $run_id, line_digest, event_hash
 FROM {rows}
+"""
+# The ledger columns of the late lines, kept before their events are deleted.
+_KEEP_LATE = """
+INSERT INTO late_rows
+SELECT line_number, line_digest, event_hash FROM main.events
+WHERE ingested_at = $now AND source_file = $source_file AND line_number BETWEEN $low AND $high
+  AND line_number IN (SELECT line_number FROM late_lines WHERE line_number BETWEEN $low AND $high)
 """
 
 # Reads lines again: given their numbers in ascending batches (`lines.lines_again`), yields
@@ -212,9 +223,9 @@ class PartitionWriter:
         Every result is read with fetchall: after `fetchone` duckdb 2.0 keeps the result open,
         and a caller's `register` on this connection would be refused.
 
-        `valid` carries `event_hash`, `hash_key`, `first_in_chunk` (see
+        `valid` carries `event_hash`, `hash_key`, `first_in_chunk`, `line_digest` (see
         `event_platform.ingest.hashing`) and its `raw` bytes, which a duplicate keeps in
-        `rejected_events`.
+        `rejected_events`; `rejected` carries `line_digest` too.
         """
         columns = ", ".join(self._stored_columns)
         # The SQL reads these two locals through DuckDB's replacement scan. `con.register` would
@@ -226,8 +237,8 @@ class PartitionWriter:
         stored = self.con.execute(
             f"""
             INSERT INTO main.events (event_hash, {columns}, source_file, line_number,
-                                     ingested_at, run_id)
-            SELECT event_hash, {columns}, $source_file, line_number, $now, $run_id
+                                     ingested_at, run_id, line_digest)
+            SELECT event_hash, {columns}, $source_file, line_number, $now, $run_id, line_digest
             FROM valid_chunk WHERE {stored_when}
             """,
             self.params,
@@ -242,8 +253,9 @@ class PartitionWriter:
         ).fetchall()[0][0]
         rejected = self.con.execute(
             """
-            INSERT INTO main.rejected_events
-            SELECT $source_file, line_number, raw_line, reasons, $now, $run_id
+            INSERT INTO main.rejected_events (source_file, line_number, raw_line, reasons,
+                                              rejected_at, run_id, line_digest)
+            SELECT $source_file, line_number, raw_line, reasons, $now, $run_id, line_digest
             FROM rejected_chunk
             """,
             self.params,
@@ -285,6 +297,10 @@ class PartitionWriter:
         """Move stored lines that repeat an earlier line of the file, or another file's stored
         event, to `rejected_events`; then publish the keys of this file's stored events."""
         self.con.execute("CREATE OR REPLACE TEMP TABLE late_lines (line_number BIGINT)")
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE late_rows "
+            "(line_number BIGINT, line_digest UBIGINT, event_hash VARCHAR)"
+        )
         repeated = 0
         if self._unprobed:
             self.con.execute(_REPEATED_KEYS)
@@ -362,6 +378,7 @@ class PartitionWriter:
             for low in range(first, last + 1, DELETE_BATCH_LINES):
                 batch = {"low": low, "high": low + DELETE_BATCH_LINES - 1}
                 numbers = self.con.sql(_LATE_IN_RANGE, params=batch).pl().to_series()
+                self.con.execute(_KEEP_LATE, self._this_run | batch)
                 [(deleted,)] = self.con.execute(_DELETE_LATE, self._this_run | batch).fetchall()
                 if deleted != len(numbers):
                     # Never commit a half-moved line: the transaction rolls back.
@@ -377,7 +394,7 @@ class PartitionWriter:
             late_texts = arrow_view(texts)  # noqa: F841 - read by the SQL below
             kept += len(texts)
             self.con.execute(
-                _INSERT_DUPLICATES.format(rows="late_texts"),
+                _INSERT_DUPLICATES.format(rows="late_texts JOIN late_rows USING (line_number)"),
                 {**self.params, "reason": DUPLICATE_REASON},
             )
         if not removed == kept == late:
