@@ -1,14 +1,28 @@
 """Reconciliation: prove that the store holds exactly what the file says, line by line.
 
-It re-reads the source file (not the validation output), re-derives which lines are valid and
-the hash of each valid record's canonical values, then reads the partition back from DuckDB and
-hashes the values *as stored*. Every line must sit in exactly one place:
+Two modes, chosen per run (`mode`, the `EVENT_PLATFORM_RECONCILE_MODE` setting, the CLI's
+`--reconcile`, the reconciliation asset's config):
+- `ledger` (default): the file's lines are matched with the stored rows by line number and the
+  digest of their raw bytes, without parsing (`ledger.py`); each event's hash is recomputed in
+  SQL from its stored values; and a seeded sample of lines, with every line the ledger flagged,
+  is re-derived by a second, independent implementation of the contract (`sample.py`). It proves
+  the store holds the file's lines; the sample tests, independently, that the parser was right.
+- `full`: every line is re-derived with the production parser, below. It proves the store holds
+  what that parser produces, line by line, but not that the parser is right.
+A partition stored before line digests existed is reconciled in full mode, and the report says so.
+
+In full mode, reconciliation re-reads the source file (not the validation output), re-derives
+which lines are valid and the hash of each valid record's canonical values, then reads the
+partition back from DuckDB and hashes the values *as stored*. Every line must sit in exactly one
+place:
 - a valid line: in `events` with the same hash (stored and recomputed), or in `rejected_events`
   as a `duplicate_event` of an event the store holds: an earlier line's of this file, or
   another file's. Without that event, the line's values are stored nowhere: it is missing;
 - an invalid line: in `rejected_events` with its text and contract reasons.
 Anything else is a missing, unexpected (including a second row for one line) or mismatched row.
-It works chunk by chunk, so memory stays bounded on big files.
+Both modes keep the duplicate proof (in ledger mode, from the duplicate's stored hash) and the
+balance `lines_total = valid + rejected + duplicates`, and work chunk by chunk, so memory stays
+bounded on big files.
 
 Finding a partition's rows is the part that grows with the warehouse: `source_file = $f` alone
 reads the whole table, once per chunk. So one scan per table first finds the partition's
@@ -30,6 +44,8 @@ from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.ingest.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.ingest.hashing import event_hash_sql
 from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest
+from event_platform.reconcile.ledger import FLAGGED_TABLE, check_ledger, has_digests
+from event_platform.reconcile.sample import DEFAULT_SAMPLE_LINES, check_sample, new_seed
 from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
 from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
@@ -37,6 +53,9 @@ from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql
 from event_platform.store.spans import rowid_span
 
 SAMPLE_SIZE = 10
+LEDGER, FULL = "ledger", "full"
+MODES = (LEDGER, FULL)
+DEFAULT_MODE = LEDGER
 
 
 @dataclass
@@ -56,12 +75,21 @@ class ReconciliationReport:
     run_id: str
     # The ingestion run whose stored rows were compared with the file (None: never ingested).
     ingest_run_id: str | None = None
+    # The mode that ran; in ledger mode, the sample's seed and the lines it re-derived.
+    mode: str = FULL
+    sample_seed: int | None = None
+    sample_lines: int | None = None
     samples: dict[str, list[int]] = field(default_factory=dict)
+    # Ledger mode: rows per ledger class and the sample's disagreements (`sample_mismatched`).
+    details: dict[str, int] = field(default_factory=dict)
+    # Why the mode that ran is not the one asked for, if it is not.
+    note: str | None = None
 
     def row(self) -> dict[str, object]:
         """The columns of `reconciliation_reports`, by name."""
         values = asdict(self)
-        values.pop("samples")
+        for name in ("samples", "details", "note"):
+            values.pop(name)
         return values
 
 
@@ -129,6 +157,15 @@ SELECT f.line_number, f.event_hash
 FROM file_valid f JOIN main.rejected_events r ON r.line_number = f.line_number
 WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
   AND r.line_number BETWEEN $low AND $high AND r.reasons = [$duplicate]
+"""
+
+# In ledger mode the claims are the duplicates' stored hashes: nothing is re-derived. Whether
+# each was right to be a duplicate with that hash is the sample's question.
+_LEDGER_CLAIMS = """
+INSERT INTO reconcile_claims
+SELECT line_number, event_hash FROM main.rejected_events
+WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_to
+  AND reasons = [$duplicate] AND line_number BETWEEN 1 AND $lines
 """
 
 # The claims that no earlier line of this file proves: that line's stored event would have the
@@ -199,17 +236,26 @@ def reconcile_partition(
     memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[int, int], None] | None = None,
+    mode: str = DEFAULT_MODE,
+    sample_lines: int = DEFAULT_SAMPLE_LINES,
+    sample_seed: int | None = None,
 ) -> ReconciliationReport:
     """Compare the file with its stored partition; reads only, the caller records the report.
 
+    `mode` is `ledger` or `full` (see the module's docstring); in ledger mode `sample_lines`
+    lines are drawn with `sample_seed` (a fresh seed when None) for the independent sample.
     `progress(lines_done, bytes_done)` is called after each chunk, as in ingestion: at 10M lines
     this runs for 20-30 s, and a user should see it move.
     """
+    if mode not in MODES:
+        raise ValueError(f"reconciliation mode {mode!r} is not one of {', '.join(MODES)}")
     source_file = source_file or path.name
     found = {"missing": 0, "unexpected": 0, "mismatched": 0}
     samples: dict[str, list[int]] = {verdict: [] for verdict in found}
+    details: dict[str, int] = {}
+    note = None
+    seed = sampled = None
     digest = FileDigest()
-    classify = _CLASSIFY.format(hash=event_hash_sql(contract), sample=SAMPLE_SIZE)
     con.execute("BEGIN TRANSACTION")
     try:
         # No rows: an empty span, BETWEEN NULL AND NULL, selects nothing, as it should.
@@ -230,38 +276,66 @@ def reconcile_partition(
         con.execute(
             "CREATE OR REPLACE TEMP TABLE reconcile_claims (line_number BIGINT, event_hash VARCHAR)"
         )
-        # The file side is re-derived from the file itself, on the validating workers, while
-        # this thread classifies the previous chunk against the store.
-        file_side = validate_file(
-            path,
-            digest,
-            contract=contract,
-            allowed_event_types=allowed_event_types,
-            chunk_bytes=chunk_bytes,
-            max_line_bytes=max_line_bytes,
-            memory_limit=memory_limit,
-            workers=workers,
-            valid_columns=("line_number", "event_hash"),
-        )
-        with closing(file_side):
-            for hashed in file_side:
-                chunk = hashed.chunk
-                # Read by the SQL through DuckDB's replacement scan: a view made with
-                # `con.register` would keep its Arrow data alive until the transaction ends.
-                valid, rejected_lines = hashed.valid, hashed.rejected
-                file_valid = arrow_view(valid)  # noqa: F841
-                file_rejected = arrow_view(rejected_lines)  # noqa: F841
-                span = {
-                    "low": chunk.first_line_number,
-                    "high": chunk.first_line_number + len(chunk) - 1,
-                }
-                rows = con.execute(classify, partition | span).fetchall()
-                for verdict, count, sample in rows:
-                    found[verdict] += count
-                    samples[verdict] = (samples[verdict] + list(sample))[:SAMPLE_SIZE]
-                con.execute(_CLAIMS, {name: partition[name] for name in _CLAIM_PARAMETERS} | span)
-                if progress:
-                    progress(span["high"], digest.bytes_read)
+        if mode == LEDGER and not has_digests(con, partition):
+            mode = FULL
+            note = "stored without line digests (ingested before the ledger): reconciled in full"
+        if mode == FULL:
+            _full_pass(
+                path,
+                con,
+                partition,
+                digest,
+                found,
+                samples,
+                contract=contract,
+                allowed_event_types=allowed_event_types,
+                chunk_bytes=chunk_bytes,
+                max_line_bytes=max_line_bytes,
+                memory_limit=memory_limit,
+                workers=workers,
+                progress=progress,
+            )
+        else:
+            ledger = check_ledger(
+                path,
+                con,
+                partition,
+                digest,
+                contract=contract,
+                chunk_bytes=chunk_bytes,
+                max_line_bytes=max_line_bytes,
+                progress=progress,
+            )
+            con.execute(
+                _LEDGER_CLAIMS,
+                {name: partition[name] for name in _CLAIM_PARAMETERS} | {"lines": digest.lines},
+            )
+            seed = new_seed() if sample_seed is None else sample_seed
+            sample = check_sample(
+                path,
+                con,
+                partition,
+                lines_total=digest.lines,
+                size=sample_lines,
+                seed=seed,
+                flagged_table=FLAGGED_TABLE,
+                contract=contract,
+                allowed_event_types=allowed_event_types,
+                max_line_bytes=max_line_bytes,
+            )
+            sampled = sample.lines
+            details = {**ledger.counts, "sample_mismatched": sample.mismatched}
+            # As the report names rows in both modes: a second row for a line is unexpected,
+            # a row that is not the line's is mismatched.
+            for verdict, classes in _LEDGER_VERDICTS.items():
+                for name in classes:
+                    found[verdict] += ledger.counts[name]
+                    samples[verdict] += ledger.samples.get(name, [])
+            found["mismatched"] += sample.mismatched
+            samples["mismatched"] += sample.samples
+            samples = {
+                verdict: sorted(set(lines))[:SAMPLE_SIZE] for verdict, lines in samples.items()
+            }
         # A duplicate whose event the store does not hold has lost that event: it is missing.
         unproven, unproven_sample = _unproven_duplicates(con, partition)
         found["missing"] += unproven
@@ -281,6 +355,8 @@ def reconcile_partition(
         # Nothing was written but the temp tables, which the rollback drops.
         con.execute("ROLLBACK")
     found["unexpected"] += outside
+    if details:
+        details["unexpected"] = outside
     outside_lines = [line for (line,) in outside_sample]
     samples["unexpected"] = sorted(samples["unexpected"] + outside_lines)[:SAMPLE_SIZE]
     balanced = digest.lines == stored + rejected + duplicates
@@ -302,8 +378,74 @@ def reconcile_partition(
         checked_at=datetime.now(UTC).replace(tzinfo=None),
         run_id=run_id,
         ingest_run_id=ingest_run_id,
+        mode=mode,
+        sample_seed=seed,
+        sample_lines=sampled,
         samples={verdict: lines for verdict, lines in samples.items() if lines},
+        details=details,
+        note=note,
     )
+
+
+# The report's verdicts in terms of the ledger's classes.
+_LEDGER_VERDICTS = {
+    "missing": ("missing",),
+    "unexpected": ("doubled",),
+    "mismatched": ("altered", "mismatched"),
+}
+
+
+def _full_pass(
+    path: Path,
+    con: duckdb.DuckDBPyConnection,
+    partition: dict[str, object],
+    digest: FileDigest,
+    found: dict[str, int],
+    samples: dict[str, list[int]],
+    *,
+    contract: StreamContract,
+    allowed_event_types: frozenset[int],
+    chunk_bytes: int,
+    max_line_bytes: int,
+    memory_limit: str,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Full mode: re-derive every line and classify it against the store, adding to `found`
+    and `samples`, and gather the duplicates' claims. Runs inside the reconciling transaction."""
+    classify = _CLASSIFY.format(hash=event_hash_sql(contract), sample=SAMPLE_SIZE)
+    # The file side is re-derived from the file itself, on the validating workers, while
+    # this thread classifies the previous chunk against the store.
+    file_side = validate_file(
+        path,
+        digest,
+        contract=contract,
+        allowed_event_types=allowed_event_types,
+        chunk_bytes=chunk_bytes,
+        max_line_bytes=max_line_bytes,
+        memory_limit=memory_limit,
+        workers=workers,
+        valid_columns=("line_number", "event_hash"),
+    )
+    with closing(file_side):
+        for hashed in file_side:
+            chunk = hashed.chunk
+            # Read by the SQL through DuckDB's replacement scan: a view made with
+            # `con.register` would keep its Arrow data alive until the transaction ends.
+            valid, rejected_lines = hashed.valid, hashed.rejected
+            file_valid = arrow_view(valid)  # noqa: F841
+            file_rejected = arrow_view(rejected_lines)  # noqa: F841
+            span = {
+                "low": chunk.first_line_number,
+                "high": chunk.first_line_number + len(chunk) - 1,
+            }
+            rows = con.execute(classify, partition | span).fetchall()
+            for verdict, count, sample in rows:
+                found[verdict] += count
+                samples[verdict] = (samples[verdict] + list(sample))[:SAMPLE_SIZE]
+            con.execute(_CLAIMS, {name: partition[name] for name in _CLAIM_PARAMETERS} | span)
+            if progress:
+                progress(span["high"], digest.bytes_read)
 
 
 _CLAIM_PARAMETERS = ("source_file", "duplicate", "rejected_from", "rejected_to")

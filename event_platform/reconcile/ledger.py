@@ -1,0 +1,179 @@
+"""The ledger check: the file's lines against the stored rows by line number and digest, unparsed.
+
+Ingestion stores every line's `line_digest` (`ingest/hashing.py`) on the row that holds it: an
+event, a rejection or a duplicate. Here the file is read again, split into lines and digested,
+and each chunk of lines is matched one to one with the stored rows of its line range. A line is
+- `missing`: no stored row has its number;
+- `doubled`: more than one row has it (each extra row counts);
+- `altered`: its row's digest is not the line's;
+- `mismatched`: the row is inconsistent with itself or the file without any parsing: an event
+  whose `event_hash`, recomputed in SQL from its stored typed values (`canonical_sql`), is not the
+  stored one, or a rejected row whose stored bytes are not the line's.
+Rows whose numbers no line has are found by the caller, for both modes.
+
+No line is parsed: that the verdicts, reasons and values are right is what the independent sample
+(`sample.py`) checks, on a seeded draw of lines and on every line flagged here.
+
+Most chunks of a sound store pass on a tally: the count of rows and the sum of a hash of each
+(line number, digest) pair, on both sides, and the count of inconsistent rows. Only a chunk whose
+tally differs is classified line by line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from event_platform.contract import StreamContract
+from event_platform.ingest.hashing import event_hash_sql, line_digests
+from event_platform.ingest.lines import FileDigest, read_line_chunks
+
+LEDGER_CLASSES = ("missing", "doubled", "altered", "mismatched")
+SAMPLE_SIZE = 10
+# Lines flagged here, with their verdict: the sample re-derives them, and counts none twice.
+FLAGGED_TABLE = "ledger_flagged"
+
+# The stored rows of the chunk's line range. An event must hash, from its typed values, to its
+# stored hash; a rejected row (a duplicate too) must hold the line's exact bytes, its only copy.
+_PLACES = """
+SELECT line_number, line_digest, {hash} IS NOT DISTINCT FROM event_hash AS consistent
+FROM main.events
+WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
+  AND line_number BETWEEN $low AND $high
+UNION ALL
+SELECT r.line_number, r.line_digest, r.raw_line IS NOT DISTINCT FROM f.raw
+FROM main.rejected_events r LEFT JOIN file_lines f ON f.line_number = r.line_number
+WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
+  AND r.line_number BETWEEN $low AND $high
+"""
+# DuckDB's `hash` is not stable across versions, which does not matter here: both sides are
+# hashed by the same process, now, and nothing of it is stored.
+_TALLY = f"""
+WITH stored AS ({_PLACES})
+SELECT
+    (SELECT count(*) FROM file_lines),
+    (SELECT sum(hash(line_number, line_digest)::HUGEINT) FROM file_lines),
+    count(*), sum(hash(line_number, line_digest)::HUGEINT),
+    count(*) FILTER (WHERE NOT consistent)
+FROM stored
+"""
+_CLASSIFY = f"""
+INSERT INTO {FLAGGED_TABLE}
+WITH places AS ({_PLACES}),
+stored AS (
+    SELECT p.line_number, count(*) AS copies,
+           bool_and(p.line_digest IS NOT DISTINCT FROM f.line_digest) AS same_digest,
+           bool_and(p.consistent) AS consistent
+    FROM places p JOIN file_lines f USING (line_number)
+    GROUP BY p.line_number
+),
+verdicts AS (
+    SELECT f.line_number,
+        CASE
+            WHEN s.line_number IS NULL THEN 'missing'
+            WHEN s.copies > 1 THEN 'doubled'
+            WHEN NOT s.same_digest THEN 'altered'
+            WHEN NOT s.consistent THEN 'mismatched'
+        END AS verdict,
+        greatest(coalesce(s.copies, 0) - 1, 1) AS rows
+    FROM file_lines f LEFT JOIN stored s USING (line_number)
+)
+SELECT line_number, verdict, rows FROM verdicts WHERE verdict IS NOT NULL
+"""
+_FOUND = f"""
+SELECT verdict, sum(rows)::BIGINT, list(line_number ORDER BY line_number)[1:{SAMPLE_SIZE}]
+FROM {FLAGGED_TABLE} WHERE line_number BETWEEN $low AND $high GROUP BY verdict
+"""
+
+
+@dataclass
+class LedgerFindings:
+    """Rows per ledger class, and the lowest few line numbers of each."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEDGER_CLASSES, 0))
+    samples: dict[str, list[int]] = field(default_factory=dict)
+    chunks: int = 0
+    chunks_classified: int = 0
+
+
+def has_digests(con: duckdb.DuckDBPyConnection, partition: dict[str, object]) -> bool:
+    """Whether the partition was stored with line digests (it has rows, and some carry one).
+
+    A partition ingested before the ledger has none at all; a digest missing from some rows of a
+    partition that has others is a corruption, which the ledger check reports as `altered`.
+    """
+    [(rows, digests)] = con.execute(
+        """
+        SELECT count(*), count(line_digest) FROM (
+            SELECT line_digest FROM main.events
+            WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
+            UNION ALL
+            SELECT line_digest FROM main.rejected_events
+            WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_to
+        )
+        """,
+        _params(partition, "events_from", "events_to", "rejected_from", "rejected_to"),
+    ).fetchall()
+    return rows == 0 or digests > 0
+
+
+def check_ledger(
+    path: Path,
+    con: duckdb.DuckDBPyConnection,
+    partition: dict[str, object],
+    digest: FileDigest,
+    *,
+    contract: StreamContract,
+    chunk_bytes: int,
+    max_line_bytes: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> LedgerFindings:
+    """Match every line of `path` with its stored row; run inside the reconciling transaction.
+
+    `partition` holds `source_file` and the partition's rowid spans, as `reconcile_partition`
+    finds them. Flagged lines are left in the temp table `ledger_flagged` for the sample.
+    """
+    found = LedgerFindings()
+    params = _params(
+        partition, "events_from", "events_to", "rejected_from", "rejected_to", "source_file"
+    )
+    tally = _TALLY.format(hash=event_hash_sql(contract))
+    classify = _CLASSIFY.format(hash=event_hash_sql(contract))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {FLAGGED_TABLE} "
+        "(line_number BIGINT, verdict VARCHAR, rows BIGINT)"
+    )
+    for chunk in read_line_chunks(path, digest, chunk_bytes, max_line_bytes):
+        # Read by the SQL through DuckDB's replacement scan (see `store/arrow.py`).
+        file_lines = pa.table(  # noqa: F841
+            {
+                "line_number": chunk.line_numbers(),
+                "line_digest": line_digests(pl.from_arrow(chunk.raw)).to_arrow(),
+                "raw": chunk.raw,
+            }
+        )
+        span = {"low": chunk.first_line_number, "high": chunk.first_line_number + len(chunk) - 1}
+        [(lines, line_sum, rows, row_sum, inconsistent)] = con.execute(
+            tally, params | span
+        ).fetchall()
+        found.chunks += 1
+        if (lines, line_sum) != (rows, row_sum) or inconsistent:
+            found.chunks_classified += 1
+            con.execute(classify, params | span)
+            for verdict, count, lowest in con.execute(_FOUND, span).fetchall():
+                found.counts[verdict] += count
+                kept = found.samples.get(verdict, [])
+                found.samples[verdict] = (kept + list(lowest))[:SAMPLE_SIZE]
+        if progress:
+            progress(span["high"], digest.bytes_read)
+    return found
+
+
+def _params(partition: dict[str, object], *names: str) -> dict[str, object]:
+    """The named entries: DuckDB refuses a named parameter that the statement does not use."""
+    return {name: partition[name] for name in (*names, "source_file")}
