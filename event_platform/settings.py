@@ -23,6 +23,11 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 2
 # Events are a few hundred bytes; a line past this is rejected as `line_too_long` unparsed, so
 # one runaway line neither fails its file nor takes memory in proportion to its length.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+# Reconciliation: by the line ledger and an independent sample, or by re-deriving every line
+# (event_platform/reconcile/reconciliation.py).
+RECONCILE_MODES = ("ledger", "full")
+DEFAULT_RECONCILE_MODE = "ledger"
+DEFAULT_RECONCILE_SAMPLE_LINES = 10_000
 
 
 class ConfigError(ValueError):
@@ -42,6 +47,20 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise ValueError("must be at least 1")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be at least 0")
+    return value
+
+
+def reconcile_mode(text: str) -> str:
+    """A reconciliation mode by name, or a ValueError naming the modes."""
+    if text not in RECONCILE_MODES:
+        raise ValueError(f"must be one of {', '.join(RECONCILE_MODES)}")
+    return text
 
 
 def _int_set(text: str) -> frozenset[int]:
@@ -75,6 +94,8 @@ class Settings:
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    reconcile_mode: str = DEFAULT_RECONCILE_MODE
+    reconcile_sample_lines: int = DEFAULT_RECONCILE_SAMPLE_LINES
 
     @property
     def landing_dir(self) -> Path:
@@ -110,5 +131,14 @@ class Settings:
             ),
             max_line_bytes=_read(
                 env, "EVENT_PLATFORM_MAX_LINE_BYTES", str(DEFAULT_MAX_LINE_BYTES), _positive_int
+            ),
+            reconcile_mode=_read(
+                env, "EVENT_PLATFORM_RECONCILE_MODE", DEFAULT_RECONCILE_MODE, reconcile_mode
+            ),
+            reconcile_sample_lines=_read(
+                env,
+                "EVENT_PLATFORM_RECONCILE_SAMPLE_LINES",
+                str(DEFAULT_RECONCILE_SAMPLE_LINES),
+                _non_negative_int,
             ),
         )

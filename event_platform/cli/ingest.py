@@ -43,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not publish the API's snapshot afterwards (event-platform publish-snapshot)",
     )
+    parser.add_argument(
+        "--reconcile",
+        choices=("ledger", "full"),
+        default=None,
+        help=(
+            "how to reconcile: ledger (line digests and an independent sample) or full "
+            "(re-derive every line); default EVENT_PLATFORM_RECONCILE_MODE, else ledger"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -150,7 +159,10 @@ def _ingest_one(instance, settings, user_path: Path, target: Path, args, shown) 
             raise_on_error=False,
             run_config={
                 "loggers": {"console": {"config": {"log_level": log_level}}},
-                "ops": {"raw_event_file": {"config": {"land_from": str(target)}}},
+                "ops": {
+                    "raw_event_file": {"config": {"land_from": str(target)}},
+                    **_reconcile_config(args),
+                },
             },
             tags=tags,
         )
@@ -161,6 +173,12 @@ def _ingest_one(instance, settings, user_path: Path, target: Path, args, shown) 
     summary["stage_seconds"] = _with_wait_and_total(summary["stage_seconds"], waited, started)
     summary["seconds"] = summary["stage_seconds"]["total"]
     return summary
+
+
+def _reconcile_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The reconciliation asset's config for `--reconcile`; without it, the setting decides."""
+    mode = getattr(args, "reconcile", None)
+    return {"reconciliation_report": {"config": {"mode": mode}}} if mode else {}
 
 
 def _run_of_version(instance, name: str, fingerprint: str):

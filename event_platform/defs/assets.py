@@ -7,6 +7,7 @@ otherwise query for, so the UI answers the first questions and plots them over t
 
 import hashlib
 import time
+from enum import Enum
 from pathlib import Path
 
 import dagster as dg
@@ -159,6 +160,36 @@ def validated_and_rejected_events(
     )
 
 
+class ReconcileMode(Enum):
+    """How the store is compared with the file (event_platform/reconcile/reconciliation.py)."""
+
+    ledger = "ledger"
+    full = "full"
+
+
+class ReconciliationConfig(dg.Config):
+    mode: ReconcileMode | None = Field(
+        default=None,
+        description=(
+            "ledger: match the file's lines with the stored rows by digest, and re-derive a "
+            "seeded sample with an independent implementation; full: re-derive every line with "
+            "the production parser. Empty: EVENT_PLATFORM_RECONCILE_MODE (default ledger)."
+        ),
+    )
+    sample_lines: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Ledger mode: lines drawn for the independent sample. Empty: "
+            "EVENT_PLATFORM_RECONCILE_SAMPLE_LINES (default 10000)."
+        ),
+    )
+    sample_seed: int | None = Field(
+        default=None,
+        description="Ledger mode: the sample's seed, to draw a report's sample again. Empty: new.",
+    )
+
+
 @dg.asset(
     partitions_def=event_files,
     deps=["validated_events", "rejected_events"],
@@ -168,7 +199,10 @@ def validated_and_rejected_events(
     description="Re-reads the file and proves every line sits in exactly one place in the store.",
 )
 def reconciliation_report(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
+    context: dg.AssetExecutionContext,
+    config: ReconciliationConfig,
+    duckdb: DuckDBResource,
+    platform: PlatformResource,
 ):
     path = platform.landed_file(context.partition_key)
     started = time.perf_counter()
@@ -184,9 +218,18 @@ def reconciliation_report(
             max_line_bytes=platform.max_line_bytes,
             memory_limit=platform.duckdb_memory_limit,
             progress=log,
+            mode=config.mode.value if config.mode else platform.reconcile_mode,
+            sample_lines=(
+                platform.reconcile_sample_lines
+                if config.sample_lines is None
+                else config.sample_lines
+            ),
+            sample_seed=config.sample_seed,
         )
         record_report(con, report)
     verdict = "passed" if report.passed else "FAILED"
+    if report.note:
+        context.log.warning(f"{report.source_file}: {report.note}")
     context.log.info(f"{report.source_file}: reconciled {report.lines_total:,} lines: {verdict}")
     row = report.row()
     metadata = {
@@ -195,6 +238,12 @@ def reconciliation_report(
         if name not in ("source_file", "checked_at", "run_id")
     }
     metadata["samples"] = dg.MetadataValue.json(report.samples)
+    # Text: a 62-bit seed is beyond the UI's integers.
+    metadata["sample_seed"] = None if report.sample_seed is None else str(report.sample_seed)
+    if report.details:
+        metadata["ledger"] = dg.MetadataValue.json(report.details)
+    if report.note:
+        metadata["mode_note"] = report.note
     metadata["seconds"] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
     metadata["dagster/table_name"] = "main.reconciliation_reports"
     return dg.MaterializeResult(metadata=metadata)

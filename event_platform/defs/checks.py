@@ -70,7 +70,7 @@ def reconciliation_exact(
         row = con.execute(
             """
             SELECT lines_total, valid, rejected, duplicates, missing_rows, unexpected_rows,
-                   mismatched_rows, passed, checked_at
+                   mismatched_rows, passed, checked_at, mode, sample_seed, sample_lines
             FROM main.reconciliation_reports WHERE source_file = $f
             ORDER BY checked_at DESC LIMIT 1
             """,
@@ -89,6 +89,11 @@ def reconciliation_exact(
     )
     metadata = dict(zip(names, row[:7], strict=True))
     metadata["checked_at"] = str(row[8])
+    # Which reconciliation vouches for the partition: by line ledger and sample, or in full.
+    metadata["mode"] = row[9] or "full"
+    if row[10] is not None:
+        metadata["sample_seed"] = dg.MetadataValue.text(str(row[10]))
+        metadata["sample_lines"] = row[11]
     wrong = {name: metadata[name] for name in names[4:] if metadata[name]}
     description = (
         None

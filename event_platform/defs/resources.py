@@ -10,7 +10,11 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from event_platform.settings import Settings
+from event_platform.settings import (
+    DEFAULT_RECONCILE_MODE,
+    DEFAULT_RECONCILE_SAMPLE_LINES,
+    Settings,
+)
 from event_platform.store.connection import LOCK_WAIT_SECONDS, WarehouseError, cause_line, connect
 
 
@@ -25,6 +29,8 @@ class PlatformResource(dg.ConfigurableResource):
     freshness_hours: float
     duckdb_memory_limit: str = "256MB"
     max_line_bytes: int = 1024 * 1024
+    reconcile_mode: str = DEFAULT_RECONCILE_MODE
+    reconcile_sample_lines: int = DEFAULT_RECONCILE_SAMPLE_LINES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlatformResource:
@@ -37,6 +43,8 @@ class PlatformResource(dg.ConfigurableResource):
             freshness_hours=settings.freshness_hours,
             duckdb_memory_limit=settings.duckdb_memory_limit,
             max_line_bytes=settings.max_line_bytes,
+            reconcile_mode=settings.reconcile_mode,
+            reconcile_sample_lines=settings.reconcile_sample_lines,
         )
 
     @property

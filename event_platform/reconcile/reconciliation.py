@@ -46,16 +46,21 @@ from event_platform.ingest.hashing import event_hash_sql
 from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest
 from event_platform.reconcile.ledger import FLAGGED_TABLE, check_ledger, has_digests
 from event_platform.reconcile.sample import DEFAULT_SAMPLE_LINES, check_sample, new_seed
-from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
+from event_platform.settings import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_RECONCILE_MODE,
+    RECONCILE_MODES,
+)
 from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
 from event_platform.store.schema import DUPLICATE_REASON, hash_key_sql
 from event_platform.store.spans import rowid_span
 
 SAMPLE_SIZE = 10
-LEDGER, FULL = "ledger", "full"
-MODES = (LEDGER, FULL)
-DEFAULT_MODE = LEDGER
+LEDGER, FULL = RECONCILE_MODES
+MODES = RECONCILE_MODES
+DEFAULT_MODE = DEFAULT_RECONCILE_MODE
 
 
 @dataclass

@@ -25,9 +25,10 @@ import pyarrow as pa
 
 from event_platform.contract import StreamContract
 from event_platform.reconcile.independent import Derived, rederive
+from event_platform.settings import DEFAULT_RECONCILE_SAMPLE_LINES
 from event_platform.store.schema import DUPLICATE_REASON, TABLES
 
-DEFAULT_SAMPLE_LINES = 10_000
+DEFAULT_SAMPLE_LINES = DEFAULT_RECONCILE_SAMPLE_LINES
 SAMPLE_SIZE = 10
 UTF8_BOM = b"\xef\xbb\xbf"
 # Small reads: only a read that holds a sampled line is split into lines, so a sample of a big
