@@ -1,0 +1,235 @@
+"""The line ledger: digests as documented, each ledger class found, the sample drawn as recorded."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import xxhash
+
+from event_platform.cli.ingest import _reconcile_config
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.ingest.lines import read_line_chunks
+from event_platform.reconcile import sample as sample_module
+from event_platform.reconcile.reconciliation import reconcile_partition
+from event_platform.reconcile.sample import draw, read_lines
+from event_platform.settings import ConfigError, Settings
+from event_platform.store.connection import connect
+from event_platform_tests.conftest import event_line, write_lines
+
+LINES = [event_line(i) for i in range(1, 9)] + ["", "{bad", event_line(3)]
+
+
+@pytest.fixture
+def stored(tmp_path: Path):
+    path = write_lines(tmp_path / "a.jsonl", LINES)
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(path, con, run_id="r", chunk_bytes=512)
+        yield path, con
+
+
+def ledger_only(path: Path, con, **options):
+    """The ledger check alone: no sample, so every finding is the ledger's."""
+    return reconcile_partition(
+        path, con, run_id="check", chunk_bytes=512, mode="ledger", sample_lines=0, **options
+    )
+
+
+def stored_digests(con) -> dict[int, int]:
+    rows = con.execute(
+        "SELECT line_number, line_digest FROM events UNION ALL "
+        "SELECT line_number, line_digest FROM rejected_events"
+    ).fetchall()
+    return dict(rows)
+
+
+def test_digests_are_xxh64_of_the_raw_line_bytes(tmp_path: Path) -> None:
+    # The reference implementation, over each line's bytes without its newline: the byte-order
+    # mark is not part of the first line, a carriage return is part of its line, invalid UTF-8
+    # is digested as it is, an overlong line by the head that is kept.
+    lines = [
+        b"\xef\xbb\xbf" + event_line(1).encode(),
+        event_line(2).encode() + b"\r",
+        b"caf\xc3\xa9 \xff not json",
+        b"",
+        b"x" * 300,
+        event_line(3).encode(),
+        event_line(1).encode(),  # a duplicate of line 1
+    ]
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"\n".join(lines))  # no final newline
+    kept = [lines[0][3:], *lines[1:4], lines[4][:200], *lines[5:]]
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(path, con, run_id="r", max_line_bytes=200)
+        assert stored_digests(con) == {
+            number: xxhash.xxh64_intdigest(line, seed=0)
+            for number, line in enumerate(kept, start=1)
+        }
+        [(duplicate_hash, first_hash)] = con.execute(
+            "SELECT r.event_hash, e.event_hash FROM rejected_events r, events e "
+            "WHERE r.line_number = 7 AND e.line_number = 1"
+        ).fetchall()
+        assert duplicate_hash == first_hash
+        report = reconcile_partition(path, con, run_id="c", max_line_bytes=200)
+        assert report.passed and report.mode == "ledger" and report.sample_lines == 7
+
+
+def test_duplicates_of_another_file_keep_their_digest_and_hash(tmp_path: Path) -> None:
+    first = write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(1, 4)])
+    second = write_lines(tmp_path / "b.jsonl", [event_line(i) for i in range(2, 6)])
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(first, con, run_id="r")
+        ingest_file(second, con, run_id="r")
+        rows = con.execute(
+            "SELECT r.line_number, r.line_digest, r.event_hash = e.event_hash "
+            "FROM rejected_events r JOIN events e USING (event_hash) "
+            "WHERE r.source_file = 'b.jsonl' ORDER BY 1"
+        ).fetchall()
+        expected = [event_line(i).encode() for i in (2, 3)]
+        assert rows == [
+            (number, xxhash.xxh64_intdigest(line), True)
+            for number, line in enumerate(expected, start=1)
+        ]
+        assert ledger_only(second, con).passed
+
+
+def test_a_faithful_store_passes_on_the_tally_alone(stored) -> None:
+    path, con = stored
+    report = ledger_only(path, con)
+    assert report.passed and report.mode == "ledger"
+    assert report.details == dict.fromkeys(
+        ("missing", "doubled", "altered", "mismatched", "sample_mismatched", "unexpected"), 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("corruption", "found", "lines"),
+    [
+        ("DELETE FROM events WHERE line_number = 4", "missing", [4]),
+        ("INSERT INTO events SELECT * FROM events WHERE line_number = 2", "doubled", [2]),
+        ("UPDATE events SET line_digest = line_digest + 1 WHERE line_number = 6", "altered", [6]),
+        ("UPDATE rejected_events SET line_digest = NULL WHERE line_number = 9", "altered", [9]),
+        # Two events' line numbers swapped: each row now sits at a line whose bytes it is not.
+        (
+            "UPDATE events SET line_number = CASE line_number WHEN 2 THEN 3 ELSE 2 END "
+            "WHERE line_number IN (2, 3)",
+            "altered",
+            [2, 3],
+        ),
+        ("UPDATE events SET user_email = 'x@y.org' WHERE line_number = 5", "mismatched", [5]),
+        ("UPDATE rejected_events SET raw_line = 'x' WHERE line_number = 10", "mismatched", [10]),
+        (
+            "INSERT INTO events SELECT * REPLACE (40 AS line_number) FROM events LIMIT 1",
+            "unexpected",
+            [40],
+        ),
+    ],
+)
+def test_each_ledger_class_is_found(stored, corruption: str, found: str, lines: list[int]) -> None:
+    path, con = stored
+    con.execute(corruption)
+    report = ledger_only(path, con)
+    assert not report.passed
+    assert {name: n for name, n in report.details.items() if n} == {found: len(lines)}
+    verdict = {"doubled": "unexpected", "altered": "mismatched"}.get(found, found)
+    assert report.samples == {verdict: lines}
+
+
+def test_a_shifted_partition_is_altered_line_by_line(stored) -> None:
+    # Every event one line down: the rows no longer match their lines, and one row falls
+    # outside the file or onto a rejected line's number.
+    path, con = stored
+    con.execute("UPDATE events SET line_number = line_number + 1")
+    report = ledger_only(path, con)
+    assert not report.passed and report.details["altered"] > 0
+
+
+def test_the_sample_is_drawn_from_the_recorded_seed(tmp_path: Path) -> None:
+    lines = [event_line(i) for i in range(1, 301)]
+    path = write_lines(tmp_path / "s.jsonl", lines)
+    assert draw(300, 20, 7) == draw(300, 20, 7) != draw(300, 20, 8)
+    assert len(set(draw(300, 20, 7))) == 20 and draw(5, 20, 7) == [1, 2, 3, 4, 5]
+    drawn = draw(300, 20, 7)
+    outside = next(n for n in range(1, 301) if n not in drawn)
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(path, con, run_id="r")
+        fresh = reconcile_partition(path, con, run_id="c", sample_lines=20)
+        assert fresh.passed and fresh.sample_lines == 20 and fresh.sample_seed is not None
+        # A stored value the ledger cannot see (the hash is changed with it) on a drawn line
+        # is found by the sample; on a line the draw leaves out, it is not.
+        tamper = (
+            "UPDATE events SET event_type = 1, event_hash = sha256(concat_ws(chr(31), '1', "
+            "CAST(event_time AS VARCHAR), CAST(processing_date AS VARCHAR), user_email, "
+            "phone_number)) WHERE line_number = $n"
+        )
+        con.execute(tamper, {"n": drawn[0]})
+        con.execute(tamper, {"n": outside})
+        report = reconcile_partition(path, con, run_id="c", sample_lines=20, sample_seed=7)
+        assert report.sample_seed == 7 and report.sample_lines == 20
+        assert report.details["mismatched"] == 0 and report.details["sample_mismatched"] == 1
+        assert report.mismatched_rows == 1 and report.samples["mismatched"] == [drawn[0]]
+        again = reconcile_partition(path, con, run_id="c", sample_lines=20, sample_seed=7)
+        assert again.samples == report.samples
+
+
+def test_a_flagged_line_is_sampled_but_not_counted_twice(tmp_path: Path) -> None:
+    lines = [event_line(i) for i in range(1, 301)]
+    path = write_lines(tmp_path / "s.jsonl", lines)
+    drawn = draw(300, 20, 7)
+    outside = next(n for n in range(1, 301) if n not in drawn)
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_file(path, con, run_id="r")
+        con.execute(
+            "UPDATE events SET line_digest = 0 WHERE line_number IN ($a, $b)",
+            {"a": drawn[0], "b": outside},
+        )
+        report = reconcile_partition(path, con, run_id="c", sample_lines=20, sample_seed=7)
+        assert report.details["altered"] == 2 and report.details["sample_mismatched"] == 0
+        assert report.mismatched_rows == 2
+        # The draw and the flagged line that it left out.
+        assert report.sample_lines == 21
+
+
+def test_a_partition_stored_before_digests_is_reconciled_in_full(stored) -> None:
+    path, con = stored
+    con.execute("UPDATE events SET line_digest = NULL")
+    con.execute("UPDATE rejected_events SET line_digest = NULL, event_hash = NULL")
+    report = ledger_only(path, con)
+    assert report.passed and report.mode == "full" and report.sample_seed is None
+    assert "without line digests" in (report.note or "")
+
+
+def test_the_independent_reader_finds_the_lines_the_reader_splits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reads of 7 bytes: lines cross reads, and a long line spans many.
+    monkeypatch.setattr(sample_module, "READ_BYTES", 7)
+    content = b"\xef\xbb\xbfab\r\n\n" + b"y" * 40 + b"\nlast"
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(content)
+    expected = {}
+    for chunk in read_line_chunks(path, max_line_bytes=10):
+        for offset, raw in enumerate(chunk.raw.to_pylist()):
+            expected[chunk.first_line_number + offset] = raw
+    found = read_lines(path, [1, 2, 3, 4, 9], max_line_bytes=10)
+    # The overlong line keeps one byte more than the reader, which shows that it is too long.
+    assert found == {1: b"ab\r", 2: b"", 3: b"y" * 11, 4: b"last"}
+    assert {n: raw[:10] for n, raw in found.items()} == expected
+
+
+def test_the_mode_is_a_setting_and_a_cli_option() -> None:
+    default = Settings.from_env({})
+    assert (default.reconcile_mode, default.reconcile_sample_lines) == ("ledger", 10_000)
+    chosen = Settings.from_env(
+        {"EVENT_PLATFORM_RECONCILE_MODE": "full", "EVENT_PLATFORM_RECONCILE_SAMPLE_LINES": "0"}
+    )
+    assert (chosen.reconcile_mode, chosen.reconcile_sample_lines) == ("full", 0)
+    with pytest.raises(ConfigError, match="EVENT_PLATFORM_RECONCILE_MODE"):
+        Settings.from_env({"EVENT_PLATFORM_RECONCILE_MODE": "fast"})
+    assert _reconcile_config(argparse.Namespace(reconcile="full")) == {
+        "reconciliation_report": {"config": {"mode": "full"}}
+    }
+    assert _reconcile_config(argparse.Namespace(reconcile=None)) == {}
+    with pytest.raises(ValueError, match="mode"):
+        reconcile_partition(Path("x"), None, run_id="r", mode="fast")  # type: ignore[arg-type]
