@@ -82,8 +82,9 @@ def data_reader(principal: Annotated[Principal | None, Depends(authenticated)]) 
     return principal
 
 
-def require_scope(scope: str, detail: str) -> Callable[[Principal | None], None]:
-    """A dependency refusing (403, `detail`) a key without `scope`; open when keys are not set."""
+def require_scope(scope: str, detail: str | None = None) -> Callable[[Principal | None], None]:
+    """A dependency refusing (403) a key without `scope`; open when keys are not configured."""
+    detail = detail or f"this needs a key with the {scope} scope"
 
     def dependency(principal: Annotated[Principal | None, Depends(authenticated)]) -> None:
         if principal is not None and scope not in principal.scopes:
