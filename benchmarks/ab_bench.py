@@ -1,16 +1,16 @@
 """Before/after: the working tree's lineage against a git commit's, runs interleaved.
 
     .venv/bin/python benchmarks/ab_bench.py --baseline HEAD~1        # 1M lines, 5 pairs
-    .venv/bin/python benchmarks/ab_bench.py --baseline b91fbaa --lines 200000 --pairs 3
+    .venv/bin/python benchmarks/ab_bench.py --baseline <commit> --lines 200000 --pairs 3
 
-This machine's speed drifts by 10-20% over an hour, more than most single changes are worth, so
+A shared machine's speed drifts within an hour by more than most single changes are worth, so
 two benchmark runs taken one after the other compare the drift as much as the code. Here every
 pair runs both sides back to back, in alternating order, each in a fresh process (ingest, then
 reconcile, on one connection, as `ingest_bench.py` does), and the report gives each side's
 medians and the median of the paired differences, which is the figure to quote. Minor page
 faults are reported beside the seconds: they count fresh memory touched and vary less between
-runs of the same code (about +-8% on 1M lines, against up to +-20% for seconds), so they show a
-change in allocation churn that seconds can hide in noise.
+runs of the same code than seconds do, so they show a change in allocation churn that seconds
+can hide in noise.
 
 The baseline's `event_platform` package is exported with `git archive` into a temporary folder
 and put first on `PYTHONPATH`; every run reports which package it imported, and the command

@@ -10,10 +10,9 @@ earlier chunk, which the writer settles after the last chunk as it does other fi
 
 This is the heaviest work the writer's settle across files does: it finds every line of the
 second copy stored in the first, moves all of them from `events` to `rejected_events` with their
-text read again, and reconciliation then proves each of them by the first copy's event. Until
-the settle kept to one join per statement, it ran out of DuckDB's default 256 MB cap at 5M lines
-(docs/performance.md). Each size runs in a fresh process under that default cap, so its peak
-RSS is its own.
+text read again, and reconciliation then proves each of them by the first copy's event: the
+case that shows whether every statement still fits DuckDB's default memory cap. Each size runs
+in a fresh process under that default cap, so its peak RSS is its own.
 
 A run counts only when it is right: the first copy stores the truth's valid events with the
 truth's counts per reason, the second stores none and holds every one of its valid lines as a

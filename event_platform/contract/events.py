@@ -101,7 +101,7 @@ TYPED_COLUMNS = (
 # over the checked text, not the typed values: a valid line's text is already the canonical
 # rendering (an integer literal from the allowed set, the exact `YYYY-MM-DD HH:MM:SS` and
 # `YYYY-MM-DD` forms of a real date), so formatting the parsed values back would only repeat
-# it, at 0.17 CPU-s per 1M lines. CANONICAL_SQL renders the stored, typed columns; a test pins
+# it at a cost. CANONICAL_SQL renders the stored, typed columns; a test pins
 # the two together over edge values, and reconciliation compares them on every stored row.
 # CANONICAL_SQL casts rather than formats: DuckDB renders whole-second values in exactly those
 # forms, and a stored time that is not whole seconds shows its fraction, so it cannot hash like

@@ -71,8 +71,7 @@ class ReconciliationReport:
 # A rejected line's stored text and reasons are compared with the file's: that row is the only
 # copy of the line the store keeps, so a truncated text or a dropped reason is a mismatch.
 # The hash of the stored values is compared with the stored hash where the row is read, and
-# only the outcome travels on: carrying the 64-character recomputed hash through the GROUP BY
-# cost about 0.17 CPU-s per 1M lines (docs/performance.md, the round of f78dd07).
+# only the outcome travels on, not the 64-character recomputed hash through the GROUP BY.
 _CLASSIFY = """
 WITH
 expected AS (
@@ -145,9 +144,8 @@ WHERE NOT EXISTS (
 )
 """
 _UNPROVEN_KEYS = f"(SELECT {hash_key_sql('event_hash')} AS hash_key FROM reconcile_unproven)"
-# Those that another file proves, as a table of their own. A DELETE of them from
-# `reconcile_unproven` ran out of memory under the 256 MB cap at 20M lines of duplicates,
-# where this semi join, the writer's shape, spills (docs/performance.md).
+# Those that another file proves, as a table of their own: a semi join, the writer's shape,
+# spills under the memory cap, where a large DELETE from `reconcile_unproven` does not.
 _PROVEN_ELSEWHERE = f"""
 CREATE OR REPLACE TEMP TABLE reconcile_proven AS
 SELECT line_number FROM reconcile_unproven WHERE event_hash IN ({STORED_IN_OTHERS})
@@ -202,8 +200,8 @@ def reconcile_partition(
 ) -> ReconciliationReport:
     """Compare the file with its stored partition; reads only, the caller records the report.
 
-    `progress(lines_done, bytes_done)` is called after each chunk, as in ingestion: at 10M lines
-    this runs for 20-30 s, and a user should see it move.
+    `progress(lines_done, bytes_done)` is called after each chunk, as in ingestion: a large
+    file takes a while, and a user should see it move.
     """
     source_file = source_file or path.name
     found = {"missing": 0, "unexpected": 0, "mismatched": 0}
@@ -266,8 +264,7 @@ def reconcile_partition(
         unproven, unproven_sample = _unproven_duplicates(con, partition)
         found["missing"] += unproven
         samples["missing"] = sorted(samples["missing"] + unproven_sample)[:SAMPLE_SIZE]
-        # fetchall, not fetchone: duckdb 2.0 keeps a half-read result open, and the caller's
-        # next `register` on this connection would be refused.
+        # fetchall, not fetchone: see `event_platform.store`.
         whole_file = {**partition, "lines": digest.lines}
         [(outside, stored, rejected, duplicates)] = con.execute(
             _OUT_OF_RANGE, whole_file

@@ -1,8 +1,8 @@
 """The one place that knows the warehouse's table DDL.
 
-`events` has no PRIMARY KEY on purpose: an ART index made bulk inserts ~3.7x slower and the
-file ~2.6x bigger; uniqueness of `event_hash` is enforced by the writer's anti-join and watched
-by an asset check instead.
+`events` has no PRIMARY KEY on purpose: an ART index makes bulk inserts several times slower,
+the file much bigger, and lives in memory; uniqueness of `event_hash` is enforced by the
+writer's anti-join and watched by an asset check instead.
 """
 
 from __future__ import annotations
@@ -78,11 +78,10 @@ TABLES: dict[str, dict[str, str]] = {
 }
 
 # Columns whose compression is chosen here rather than by DuckDB, per (table, column). A sha256
-# in hex is random over 16 symbols: DuckDB's string compression halves it, but at 0.34 CPU-s per
-# 1M rows, a quarter of the whole `events` INSERT, on the writer's thread, which bounds
-# ingestion. Stored plain it takes 33 more bytes a row (56 -> 89 MB per 1M events), a trade the
-# throughput goal wins. The setting is fixed when a table is created: a warehouse created
-# earlier keeps DuckDB's choice, and both read alike. See docs/performance.md.
+# in hex is random over 16 symbols: DuckDB's string compression halves it but costs a quarter of
+# the `events` INSERT, on the writer's thread, which bounds ingestion; plain costs 33 bytes a row
+# more. The setting is fixed when a table is created: a warehouse created earlier keeps DuckDB's
+# choice, and both read alike. Figures in docs/performance.md.
 COLUMN_COMPRESSION: dict[tuple[str, str], str] = {("events", "event_hash"): "uncompressed"}
 
 DUPLICATE_REASON = "duplicate_event"
