@@ -21,7 +21,7 @@ from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.defs.stage_log import StageLog
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.landing import LandingError, land
-from event_platform.reconcile.reconciliation import reconcile_partition, record_report
+from event_platform.reconcile import reconcile_partition, record_report
 from event_platform.runs.versions import WRITER_WAIT_TAG
 from event_platform.runs.writer_turn import WRITER_POOL
 
