@@ -23,17 +23,10 @@ from typing import Any
 
 import duckdb
 
-EVENT_FIELDS = (
-    "event_hash",
-    "event_type",
-    "event_time",
-    "processing_date",
-    "user_email",
-    "phone_number",
-    "source_file",
-    "line_number",
-    "ingested_at",
-)
+from event_platform.store.tables import EVENTS
+
+# The event row as the API serves it: the `events` spec without the run that stored it.
+EVENT_FIELDS = tuple(name for name in EVENTS.column_names if name != "run_id")
 
 
 def _iso(column: str) -> str:

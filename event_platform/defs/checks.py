@@ -23,9 +23,11 @@ from event_platform.contract.reasons import disclosed_reason, disclosed_reasons
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.ingest.landing import landed_files
+from event_platform.run_metadata import RECONCILE_ASSET
 from event_platform.runs.writer_turn import WRITER_POOL
 from event_platform.store.counts import partition_counts
 from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema
+from event_platform.store.tables import RECONCILIATION_REPORTS
 from event_platform.store.uniqueness import repeated_hashes
 
 SAMPLE = 10
@@ -54,8 +56,16 @@ def data_check(asset: str, description: str) -> Callable[[DataCheck], DataCheck]
     return register
 
 
+# The report's figures shown on the check, and those that must be zero; read by column name.
+_REPORT_WRONG = ("missing_rows", "unexpected_rows", "mismatched_rows")
+_REPORT_FIGURES = ("lines_total", "valid", "rejected", "duplicates", *_REPORT_WRONG)
+_REPORT_READ = tuple(
+    RECONCILIATION_REPORTS.column(name).name for name in (*_REPORT_FIGURES, "passed", "checked_at")
+)
+
+
 @dg.asset_check(
-    asset="reconciliation_report",
+    asset=RECONCILE_ASSET,
     blocking=True,
     partitions_def=event_files,
     pool=WRITER_POOL,
@@ -67,38 +77,30 @@ def reconciliation_exact(
     progress.report(progress.Progress(context.partition_key, progress.CHECKING))
     with warehouse(duckdb) as con:
         row = con.execute(
-            """
-            SELECT lines_total, valid, rejected, duplicates, missing_rows, unexpected_rows,
-                   mismatched_rows, passed, checked_at
-            FROM main.reconciliation_reports WHERE source_file = $f
+            f"""
+            SELECT {", ".join(_REPORT_READ)} FROM main.reconciliation_reports WHERE source_file = $f
             ORDER BY checked_at DESC LIMIT 1
             """,
             {"f": context.partition_key},
         ).fetchone()
     if row is None:
         return dg.AssetCheckResult(passed=False, description="no reconciliation report yet")
-    names = (
-        "lines_total",
-        "valid",
-        "rejected",
-        "duplicates",
-        "missing_rows",
-        "unexpected_rows",
-        "mismatched_rows",
-    )
-    metadata = dict(zip(names, row[:7], strict=True))
-    metadata["checked_at"] = str(row[8])
-    wrong = {name: metadata[name] for name in names[4:] if metadata[name]}
+    report = dict(zip(_REPORT_READ, row, strict=True))
+    metadata: dict[str, object] = {name: report[name] for name in _REPORT_FIGURES}
+    metadata["checked_at"] = str(report["checked_at"])
+    wrong = {name: report[name] for name in _REPORT_WRONG if report[name]}
     description = (
         None
-        if row[7]
+        if report["passed"]
         else "the store does not match the file: "
         + (
             ", ".join(f"{count:,} {name.removesuffix('_rows')}" for name, count in wrong.items())
             or "the counts do not add up to the file's lines"
         )
     )
-    return dg.AssetCheckResult(passed=bool(row[7]), metadata=metadata, description=description)
+    return dg.AssetCheckResult(
+        passed=bool(report["passed"]), metadata=metadata, description=description
+    )
 
 
 @data_check(

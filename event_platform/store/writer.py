@@ -30,7 +30,12 @@ import polars as pl
 from event_platform.contract import StreamContract
 from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
-from event_platform.store.schema import DUPLICATE_REASON
+from event_platform.store.tables import (
+    DUPLICATE_REASON,
+    EVENT_HASH_KEYS,
+    INGESTIONS,
+    REJECTED_EVENTS,
+)
 
 # While `file_keys` holds at most this many keys, each chunk probes it: a probe stays cheap and
 # the table stays well inside the default memory cap. `statement_timeline.py
@@ -110,11 +115,9 @@ _LATE_IN_RANGE = (
 
 # A valid line that is a duplicate keeps its exact bytes in `rejected_events`; `{rows}` holds
 # `line_number` and `raw`. Used per chunk, and for the lines found after the last chunk.
-_INSERT_DUPLICATES = """
-INSERT INTO main.rejected_events
-SELECT $source_file, line_number, raw, [$reason], $now, $run_id
-FROM {rows}
-"""
+_INSERT_DUPLICATES = REJECTED_EVENTS.insert_sql(
+    "SELECT $source_file, line_number, raw, [$reason], $now, $run_id FROM {rows}"
+)
 
 # Reads lines again: given their numbers in ascending batches (`lines.lines_again`), yields
 # frames of `line_number` and `raw`.
@@ -224,11 +227,10 @@ class PartitionWriter:
             {**self.params, "reason": DUPLICATE_REASON},
         ).fetchall()[0][0]
         rejected = self.con.execute(
-            """
-            INSERT INTO main.rejected_events
-            SELECT $source_file, line_number, raw_line, reasons, $now, $run_id
-            FROM rejected_chunk
-            """,
+            REJECTED_EVENTS.insert_sql(
+                "SELECT $source_file, line_number, raw_line, reasons, $now, $run_id "
+                "FROM rejected_chunk"
+            ),
             self.params,
         ).fetchall()[0][0]
         self.counts.stored += stored
@@ -293,7 +295,7 @@ class PartitionWriter:
             self._move_late_duplicates(late, first, last)
             published += " ANTI JOIN late_lines USING (line_number)"
         self.con.execute(
-            f"INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM ({published})",
+            EVENT_HASH_KEYS.insert_sql(f"SELECT $source_file, hash_key FROM ({published})"),
             {"source_file": self.params["source_file"]},
         )
         self._record_version()
@@ -314,19 +316,16 @@ class PartitionWriter:
             raise RuntimeError("the writer was not told which file it stored (file_read)")
         sha256, lines = self._file
         self.con.execute(
-            """
-            INSERT INTO main.ingestions (source_file, run_id, file_sha256, lines_total, stored,
-                                         rejected, duplicates, ingested_at)
-            VALUES ($source_file, $run_id, $sha256, $lines, $stored, $rejected, $duplicates,
-                    $now)
-            """,
+            INGESTIONS.insert_row_sql(),
             {
-                **self.params,
-                "sha256": sha256,
-                "lines": lines,
+                "source_file": self.params["source_file"],
+                "run_id": self.params["run_id"],
+                "file_sha256": sha256,
+                "lines_total": lines,
                 "stored": self.counts.stored,
                 "rejected": self.counts.rejected,
                 "duplicates": self.counts.duplicates,
+                "ingested_at": self.params["now"],
             },
         )
 
