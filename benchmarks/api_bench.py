@@ -15,7 +15,7 @@ server for the two cores):
 `--generator python` instead drives a strictly open-loop schedule from an httpx client (latency
 from the scheduled send time), which shares the cores with the server. Writes bench_out/api.json.
 
-    .venv/bin/python benchmarks/api_bench.py --rows 10000000 --rate 200 --seconds 30
+    .venv/bin/python -m benchmarks.api_bench --rows 10000000 --rate 200 --seconds 30
 """
 
 from __future__ import annotations
@@ -39,12 +39,11 @@ from urllib.parse import urlencode
 import duckdb
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from event_platform.api.cursor import encode_cursor
+from event_platform.store.publication import publish_snapshot
+from event_platform.store.schema import create_tables
 
-from event_platform.api.cursor import encode_cursor  # noqa: E402
-from event_platform.store.publication import publish_snapshot  # noqa: E402
-from event_platform.store.schema import create_tables  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 KEY = "bench-key"
 WRK_SCRIPT = Path(__file__).with_name("wrk_events.lua")

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_ab(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     folders = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
-    return run_benchmark("ab_bench.py", "--lines", "3000", *folders, *extra)
+    return run_benchmark("ab_bench", "--lines", "3000", *folders, *extra)
 
 
 def test_each_side_runs_its_own_code_and_the_report_holds_every_pair(tmp_path: Path) -> None:

@@ -28,13 +28,13 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.servers import free_port, process_group, wait_until
 from event_platform.api import ApiConfigError, ApiSettings, create_app
 from event_platform.api.privacy import mask_email, mask_phone
 from event_platform.api.settings import parse_api_keys
 from event_platform.contract.reasons import REASON_CLASSES
 from event_platform.store.publication import publish_snapshot
 from event_platform.store.schema import create_tables
-from event_platform_tests.servers import free_port, process_group, wait_until
 
 PII_KEY = "pii-key-0123456789"
 PLAIN_KEY = "plain-key-0123456789"

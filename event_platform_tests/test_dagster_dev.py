@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmarks.servers import dagster_dev, graphql, wait_until
 from event_platform_tests.conftest import event_line, write_lines
-from event_platform_tests.servers import dagster_dev, graphql, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 

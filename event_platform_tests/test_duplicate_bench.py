@@ -15,7 +15,7 @@ from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, r
 
 def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     folders = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
-    return run_benchmark("duplicate_bench.py", "--sizes", "3000", *folders, *extra)
+    return run_benchmark("duplicate_bench", "--sizes", "3000", *folders, *extra)
 
 
 def test_the_second_copy_is_all_duplicates_and_the_report_says_so(tmp_path: Path) -> None:

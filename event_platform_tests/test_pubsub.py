@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 from google.cloud import pubsub_v1
 
+from benchmarks.servers import wait_until
 from event_platform.cli.pubsub import main as pubsub_main
 from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.message_lines import UNIT_SEPARATOR, decode_lines, encode_lines, to_line
@@ -29,7 +30,6 @@ from event_platform_tests.pubsub_emulator import (
     run_consume_once,
     start_consume,
 )
-from event_platform_tests.servers import wait_until
 
 PRETTY = b'{\n  "event_type": 7,\n  "amount": 1.10,\n  "dup": 1,\n  "dup": 2,\n  "s": "a b"\n}'
 ADVERSARIAL = [

@@ -24,7 +24,7 @@ def run_timeline(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str
     folders = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
     # 3,000 lines are about 500 kB: 64 kB chunks make eight of them.
     sizes = ["--lines", str(LINES), "--chunk-bytes", "65536", "--parts", "4"]
-    return run_benchmark("statement_timeline.py", *sizes, *folders, *extra)
+    return run_benchmark("statement_timeline", *sizes, *folders, *extra)
 
 
 def report(tmp_path: Path) -> dict:
