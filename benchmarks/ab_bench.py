@@ -16,9 +16,9 @@ The baseline's `event_platform` package is exported with `git archive` into a te
 and put first on `PYTHONPATH`; every run reports which package it imported, and the command
 refuses a run that imported the wrong one. The run itself is this module's, in either layout
 of the package: `event_platform.ingest.ingestion`, or `event_platform.ingestion` in a commit
-from before ingestion and reconciliation became packages. Both sides use this environment's dependencies and
-the same file (the project's generator, 2% invalid, as in `ingest_bench.py`). Every run's counts
-must match the truth file and reconciliation must pass, or the command exits 1.
+from before ingestion and reconciliation became packages. Both sides use this environment's
+dependencies and the same file (the project's generator, 2% invalid, as in `ingest_bench.py`).
+Every run's counts must match the truth file and reconciliation must pass, or the command exits 1.
 """
 
 from __future__ import annotations

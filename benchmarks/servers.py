@@ -76,6 +76,8 @@ def wait_until(
             if value:
                 return value
         except Exception as error:
+            if fatal is not None and isinstance(error, fatal):
+                raise
             last_error = error
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
