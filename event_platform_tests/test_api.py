@@ -601,6 +601,7 @@ def test_cursor_round_trip_is_opaque_json():
     assert decode_cursor(cursor) == (when, "ab" * 32)
 
 
+@pytest.mark.slow
 def test_worker_processes_share_one_set_of_request_metrics(published, tmp_path):
     """`serve --workers 2`: every scrape, whichever worker answers it, counts all requests."""
     warehouse, root = published

@@ -10,7 +10,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, run_benchmark
+
+# Each test runs the benchmark end to end in fresh processes.
+pytestmark = pytest.mark.slow
 
 
 def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -38,6 +38,7 @@ def run_bench(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_every_file_matches_its_truth_at_every_warehouse_size(tmp_path: Path) -> None:
     completed = run_bench(tmp_path)
     assert completed.returncode == 0, completed.stderr
@@ -55,6 +56,7 @@ def test_every_file_matches_its_truth_at_every_warehouse_size(tmp_path: Path) ->
     assert (tmp_path / "out" / "scale" / "warehouse-3000-per1000.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_a_dagster_partition_that_misses_its_truth_fails_the_command(tmp_path: Path) -> None:
     assert run_bench(tmp_path).returncode == 0
     # The Dagster run's own file: seeded apart from the small file, so it shares no event.
