@@ -6,7 +6,9 @@ The whole lineage is CPU-bound on two cores, so CPU seconds are the figure that 
 that DuckDB or polars spreads over both cores can look fast by the wall clock and still cost the
 pipeline as much. Each stage runs over the whole file, chunk by chunk, as the lineage does; the
 best of `--repeat` runs is kept (noise only ever adds time). Results go to
-`bench_out/stages.json` and `.md`.
+`bench_out/stages.json` and `.md`. It calls the stages' own classes (the parser, the validator,
+`PartitionWriter`) because a stage alone has no public entry point; the whole runs through
+`ingest_file` and `reconcile_partition`.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ listed apart.
 `--warehouse` ingests into a fresh copy of an existing warehouse (`warehouse_scale.py` caches
 some in `bench_out/scale/`), under a name that shares the stored files' prefix, to see which
 statements grow with what is already stored. `--probe-keys-limit` overrides the writer's
-`PROBE_KEYS_LIMIT` for the run. The run's counts are checked against the generator's truth
-file; the command exits 1 when they differ. Results go to `bench_out/statements.json` and `.md`.
+`PROBE_KEYS_LIMIT` for the run: a module constant of the writer, since no public option sets
+it. The run's counts are checked against the generator's truth file; the command exits 1 when
+they differ. Results go to `bench_out/statements.json` and `.md`.
 """
 
 from __future__ import annotations
