@@ -28,13 +28,13 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.servers import free_port, process_group, wait_until
 from event_platform.api import ApiConfigError, ApiSettings, create_app
 from event_platform.api.privacy import mask_email, mask_phone
 from event_platform.api.settings import parse_api_keys
 from event_platform.contract.reasons import REASON_CLASSES
 from event_platform.store.publication import publish_snapshot
 from event_platform.store.schema import create_tables
-from event_platform_tests.servers import free_port, process_group, wait_until
 
 PII_KEY = "pii-key-0123456789"
 PLAIN_KEY = "plain-key-0123456789"
@@ -601,6 +601,7 @@ def test_cursor_round_trip_is_opaque_json():
     assert decode_cursor(cursor) == (when, "ab" * 32)
 
 
+@pytest.mark.slow
 def test_worker_processes_share_one_set_of_request_metrics(published, tmp_path):
     """`serve --workers 2`: every scrape, whichever worker answers it, counts all requests."""
     warehouse, root = published
