@@ -304,3 +304,21 @@ def test_year_zero_is_not_a_real_date(tmp_path: Path) -> None:
         report = reconcile_partition(source, con, run_id="r1")
     assert (result.stored, result.rejected) == (1, 2)
     assert report.passed, report
+
+
+def test_minus_zero_is_the_integer_zero_on_both_parser_paths(tmp_path: Path) -> None:
+    """`-0` is a JSON integer equal to 0: where 0 is allowed, the line is valid and stored and
+    hashed as 0, whether the fast path (contract key order) or the JSON kernel reads it."""
+    fast = event_line(1).replace('"event_type": 7,', '"event_type": -0,')
+    slow = json.dumps(dict(reversed(list(json.loads(event_line(2)).items()))))
+    slow = slow.replace('"event_type": 7', '"event_type": -0')
+    zero = event_line(3, event_type=0)
+    path = tmp_path / "zero.jsonl"
+    path.write_text("\n".join([fast, slow, zero]) + "\n")
+    validator = Validator(EVENTS_CONTRACT, frozenset({0, 1}))
+    (chunk,) = read_line_chunks(path)
+    result = validator.validate(chunk)
+    validator.close()
+    assert result.rejected.is_empty(), result.rejected.to_dicts()
+    assert result.valid["event_type"].to_list() == [0, 0, 0]
+    assert result.valid["canonical"].str.starts_with("0\x1f").all()

@@ -45,7 +45,8 @@ JSON_TYPES = {
 JSON_SPACE = r"[ \t\r]*"
 FAST_VALUES = {
     "string": r'"(?P<{name}>[^"\\\x00-\x1f]*)"',
-    "integer": r"(?P<{name}>-?(?:0|[1-9][0-9]*))",
+    # Not `-0`: the JSON kernel reads it as the integer 0, and so must a line the regex matches.
+    "integer": r"(?P<{name}>0|-?[1-9][0-9]*)",
 }
 
 
