@@ -322,3 +322,18 @@ def test_minus_zero_is_the_integer_zero_on_both_parser_paths(tmp_path: Path) -> 
     assert result.rejected.is_empty(), result.rejected.to_dicts()
     assert result.valid["event_type"].to_list() == [0, 0, 0]
     assert result.valid["canonical"].str.starts_with("0\x1f").all()
+
+
+def test_duplicated_keys_are_reported_in_order_of_first_appearance(tmp_path: Path) -> None:
+    """Stored reasons are one fixed order, whatever the platform: DuckDB documents that
+    `list_distinct` may order its result differently on different platforms."""
+    line = event_line().replace(
+        '"event_type": 7,', '"b": 1, "a": 2, "b": 3, "event_type": 7, "a": 4, "c": 5, "c": 5,'
+    )
+    valid, rejected = validate_lines(tmp_path, line.encode() + b"\n")
+    assert valid == []
+    assert [r for r in rejected[0]["reasons"] if r.startswith("duplicate_field")] == [
+        "duplicate_field:b",
+        "duplicate_field:a",
+        "duplicate_field:c",
+    ]
