@@ -10,15 +10,15 @@ specification), sharing no code with the production path: it imports nothing fro
 `json` with `object_pairs_hook` (to see every key, duplicates and order) and `parse_int` /
 `parse_float` / `parse_constant` hooks (to see numbers' literal text and refuse NaN), checked
 by plain comparisons and ASCII-only regular expressions, and hashed by `hashlib` over its own
-canonical rendering. It is per line and slow on purpose: it runs over a seeded sample, never on
-the hot path.
+canonical rendering. It works line by line in plain Python, so it runs over a seeded sample,
+never on the hot path.
 
 Where the documentation leaves a detail open, this follows production and says so:
 - a key repeated in one object is checked by its first value (`{"event_type": "x",
   "event_type": 8}` is a duplicate and a wrong type);
-- `\ud800`-style escapes without their pair make the line `malformed_json` (not text UTF-8
+- `\\ud800`-style escapes without their pair make the line `malformed_json` (not text UTF-8
   can carry);
-- `line_too_long` counts the line's bytes with a trailing `\r`, as the file holds them;
+- `line_too_long` counts the line's bytes with a trailing `\\r`, as the file holds them;
 - reasons are in the order production stores them: the line's shape object by object
   (missing fields in contract order, unexpected keys in line order, duplicated keys in order of
   first appearance, wrong types in contract order), then the value rules in contract order.
