@@ -16,9 +16,14 @@ from event_platform.contract.spec import FieldSpec, StreamContract
 
 EVENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_FORMAT = "%Y-%m-%d"
+# Years 0001-9999: polars parses year 0000, but the calendar has no year 0 and DuckDB stores
+# and renders it as 0001 (BC), so such an event could never reconcile with its line.
+YEAR_SHAPE = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 # Hours, minutes and seconds are bounded here: polars parses 23:59:60 as a leap second.
-EVENT_TIME_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
-DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+EVENT_TIME_SHAPE = (
+    rf"^{YEAR_SHAPE}-[0-9]{{2}}-[0-9]{{2}} (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+)
+DATE_SHAPE = rf"^{YEAR_SHAPE}-[0-9]{{2}}-[0-9]{{2}}$"
 EMAIL_SHAPE = r"^[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}$"
 PHONE_SHAPE = r"^[0-9]{6,15}$"
 
