@@ -42,7 +42,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 # BENCH_ARGS, e.g. `make bench BENCH_ARGS="--lines 1000000 --memory-sizes ''"`.
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
-	$(BIN)/python benchmarks/ingest_bench.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.ingest_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache .ruff_cache

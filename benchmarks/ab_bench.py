@@ -1,22 +1,24 @@
 """Before/after: the working tree's lineage against a git commit's, runs interleaved.
 
-    .venv/bin/python benchmarks/ab_bench.py --baseline HEAD~1        # 1M lines, 5 pairs
-    .venv/bin/python benchmarks/ab_bench.py --baseline b91fbaa --lines 200000 --pairs 3
+    .venv/bin/python -m benchmarks.ab_bench --baseline HEAD~1        # 1M lines, 5 pairs
+    .venv/bin/python -m benchmarks.ab_bench --baseline <commit> --lines 200000 --pairs 3
 
-This machine's speed drifts by 10-20% over an hour, more than most single changes are worth, so
+A shared machine's speed drifts within an hour by more than most single changes are worth, so
 two benchmark runs taken one after the other compare the drift as much as the code. Here every
 pair runs both sides back to back, in alternating order, each in a fresh process (ingest, then
 reconcile, on one connection, as `ingest_bench.py` does), and the report gives each side's
 medians and the median of the paired differences, which is the figure to quote. Minor page
 faults are reported beside the seconds: they count fresh memory touched and vary less between
-runs of the same code (about +-8% on 1M lines, against up to +-20% for seconds), so they show a
-change in allocation churn that seconds can hide in noise.
+runs of the same code than seconds do, so they show a change in allocation churn that seconds
+can hide in noise.
 
 The baseline's `event_platform` package is exported with `git archive` into a temporary folder
 and put first on `PYTHONPATH`; every run reports which package it imported, and the command
-refuses a run that imported the wrong one. Both sides use this environment's dependencies and
-the same file (the project's generator, 2% invalid, as in `ingest_bench.py`). Every run's counts
-must match the truth file and reconciliation must pass, or the command exits 1.
+refuses a run that imported the wrong one. The run itself is this module's, in either layout
+of the package: `event_platform.ingest.ingestion`, or `event_platform.ingestion` in a commit
+from before ingestion and reconciliation became packages. Both sides use this environment's
+dependencies and the same file (the project's generator, 2% invalid, as in `ingest_bench.py`).
+Every run's counts must match the truth file and reconciliation must pass, or the command exits 1.
 """
 
 from __future__ import annotations
@@ -35,11 +37,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# benchmarks/arguments.py, bench_data.py and child.py, beside this script
-from arguments import add_child_run_options, positive
-from bench_data import DEFAULT_INVALID_RATE, bench_file
-from child import cpu_seconds, minor_faults, run_child
-from ingest_bench import matches_truth
+from benchmarks.arguments import add_child_run_options, positive
+from benchmarks.bench_data import DEFAULT_INVALID_RATE, bench_file, matches_truth
+from benchmarks.child import cpu_seconds, minor_faults, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "event_platform"
@@ -63,9 +63,14 @@ class UsageError(Exception):
 def run_one(path: Path) -> None:
     """One side, one run, in this (fresh) process; prints a JSON object."""
     import event_platform
-    from event_platform.ingest.ingestion import ingest_file
-    from event_platform.reconcile.reconciliation import reconcile_partition
     from event_platform.store.connection import connect
+
+    try:
+        from event_platform.ingest.ingestion import ingest_file
+        from event_platform.reconcile.reconciliation import reconcile_partition
+    except ModuleNotFoundError:  # a baseline from before ingest/ and reconcile/ were packages
+        from event_platform.ingestion import ingest_file  # type: ignore[no-redef]
+        from event_platform.reconciliation import reconcile_partition  # type: ignore[no-redef]
 
     truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
     with (
@@ -125,10 +130,12 @@ def export_package(ref: str, folder: Path) -> str:
 
 def measure(path: Path, code: Path) -> dict:
     """One run of the code whose package sits in `code`, in a fresh process."""
-    # An empty PYTHONPATH entry would mean the current folder: leave none.
+    # An empty PYTHONPATH entry would mean the current folder: leave none. `code` comes first,
+    # and is the child's working folder too (which `python -m` puts first on sys.path): the
+    # project root only supplies `benchmarks`, its own package being shadowed.
     inherited = [part for part in os.environ.get("PYTHONPATH", "").split(os.pathsep) if part]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *inherited])}
-    run = run_child(__file__, "--run-one", "--file", str(path), env=env)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(ROOT), *inherited])}
+    run = run_child("benchmarks.ab_bench", "--run-one", "--file", str(path), env=env, cwd=code)
     if "error" not in run and Path(run["package"]) != (code / PACKAGE).resolve():
         return {"error": [f"imported {run['package']}, not the package in {code}"]}
     return run

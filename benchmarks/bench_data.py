@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 # The share of invalid lines every benchmark generates unless told otherwise, so that they all
 # measure one cached file per size.
@@ -42,3 +43,16 @@ def flushed_copy(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
     with target.open("rb+") as handle:
         os.fsync(handle.fileno())
+
+
+def matches_truth(result: Any, report: Any, truth: dict) -> bool:
+    """A run stored exactly the generator's valid events, with its counts per reason, and
+    reconciliation passed: a fast wrong answer is not a result. `result` and `report` are an
+    ingestion's result and its reconciliation report, typed loosely because `ab_bench.py`
+    passes those of an older checkout of the package too."""
+    return (
+        result.reason_counts == truth["reason_counts"]
+        and result.stored == truth["valid"]
+        and result.duplicates == truth["duplicates"]
+        and report.passed
+    )

@@ -12,13 +12,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_child(script: str, *args: str, env: dict[str, str] | None = None) -> dict:
-    """Run `script` with `args` from the project root; its JSON, or `{"error": [last line]}`."""
+def run_child(module: str, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> dict:
+    """Run `python -m module` with `args` (from the project root unless told otherwise); its
+    JSON, or `{"error": [last line]}`."""
     completed = subprocess.run(
-        [sys.executable, script, *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         check=False,
     )

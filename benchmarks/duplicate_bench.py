@@ -1,8 +1,8 @@
 """One file landed twice under two names: every valid line of the second copy is a duplicate.
 
-    .venv/bin/python benchmarks/duplicate_bench.py                       # 1M, 5M and 10M lines
-    .venv/bin/python benchmarks/duplicate_bench.py --sizes 1000000 --repeat 3
-    .venv/bin/python benchmarks/duplicate_bench.py --one-file --sizes 5000000
+    .venv/bin/python -m benchmarks.duplicate_bench                       # 1M, 5M and 10M lines
+    .venv/bin/python -m benchmarks.duplicate_bench --sizes 1000000 --repeat 3
+    .venv/bin/python -m benchmarks.duplicate_bench --one-file --sizes 5000000
 
 `--one-file` writes the generated lines twice into one file (2N lines) instead: the second
 half repeats the first line by line, so every one of its valid lines is a duplicate of an
@@ -10,10 +10,9 @@ earlier chunk, which the writer settles after the last chunk as it does other fi
 
 This is the heaviest work the writer's settle across files does: it finds every line of the
 second copy stored in the first, moves all of them from `events` to `rejected_events` with their
-text read again, and reconciliation then proves each of them by the first copy's event. Until
-the settle kept to one join per statement, it ran out of DuckDB's default 256 MB cap at 5M lines
-(docs/performance.md). Each size runs in a fresh process under that default cap, so its peak
-RSS is its own.
+text read again, and reconciliation then proves each of them by the first copy's event: the
+case that shows whether every statement still fits DuckDB's default memory cap. Each size runs
+in a fresh process under that default cap, so its peak RSS is its own.
 
 A run counts only when it is right: the first copy stores the truth's valid events with the
 truth's counts per reason, the second stores none and holds every one of its valid lines as a
@@ -37,10 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-# benchmarks/arguments.py, bench_data.py and child.py, beside this script
-from arguments import add_child_run_options, counts, positive
-from bench_data import DEFAULT_INVALID_RATE, bench_file
-from child import cpu_seconds, run_child
+from benchmarks.arguments import add_child_run_options, counts, positive
+from benchmarks.bench_data import DEFAULT_INVALID_RATE, bench_file
+from benchmarks.child import cpu_seconds, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("first_ingest", "second_ingest", "second_ingest_cpu", "second_reconcile")
@@ -203,7 +201,9 @@ def main() -> int:
         for attempt in range(args.repeat):
             print(f"{lines:,} lines, run {attempt + 1}/{args.repeat} ...", file=sys.stderr)
             layout = ["--one-file"] if args.one_file else []
-            runs.append(run_child(__file__, "--run-one", "--file", str(path), *layout))
+            runs.append(
+                run_child("benchmarks.duplicate_bench", "--run-one", "--file", str(path), *layout)
+            )
         sizes.append({"lines": lines, "runs": runs})
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",

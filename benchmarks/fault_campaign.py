@@ -1,6 +1,6 @@
 """Fault injection: kill `event-platform ingest` at every stage, and feed it every bad input.
 
-    .venv/bin/python benchmarks/fault_campaign.py [--quick] [--kill-lines 2000000]
+    .venv/bin/python -m benchmarks.fault_campaign [--quick] [--kill-lines 2000000]
 
 Kill campaign: for each stage (landing, mid-write, during COMMIT, checks, reconciliation,
 publication) one ingest of a generated file is SIGKILLed when its progress line names the stage;

@@ -1,7 +1,7 @@
 """Ingestion benchmark: event_platform against DuckDB's raw load and its peers, in one run.
 
-    .venv/bin/python benchmarks/ingest_bench.py                   # 5M lines, 3 repeats
-    .venv/bin/python benchmarks/ingest_bench.py --lines 1000000 --repeat 1 --memory-sizes ""
+    .venv/bin/python -m benchmarks.ingest_bench                   # 5M lines, 3 repeats
+    .venv/bin/python -m benchmarks.ingest_bench --lines 1000000 --repeat 1 --memory-sizes ""
 
 Data comes from the project's generator (2% invalid lines by default) with its truth file. Every
 contender runs in a fresh subprocess, so each peak RSS is that run's own. Contenders:
@@ -30,15 +30,10 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from arguments import counts, positive, share  # benchmarks/arguments.py, beside this script
-from bench_data import DEFAULT_INVALID_RATE, bench_file
-from child import run_child
-
-if TYPE_CHECKING:  # each contender imports what it runs in its own process
-    from event_platform.ingest.ingestion import IngestResult
-    from event_platform.reconcile.reconciliation import ReconciliationReport
+from benchmarks.arguments import counts, positive, share
+from benchmarks.bench_data import DEFAULT_INVALID_RATE, bench_file, matches_truth
+from benchmarks.child import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_SLICE = 20_000
@@ -70,17 +65,6 @@ def run_duckdb_read_json(path: Path, workdir: Path, truth: dict) -> dict:
         "loaded_rows": loaded,
         "checks": "none: malformed lines become NULL rows or are skipped; no reasons kept",
     }
-
-
-def matches_truth(result: IngestResult, report: ReconciliationReport, truth: dict) -> bool:
-    """Our run stored exactly the generator's valid events, with its counts per reason, and
-    reconciliation passed: a fast wrong answer is not a result."""
-    return (
-        result.reason_counts == truth["reason_counts"]
-        and result.stored == truth["valid"]
-        and result.duplicates == truth["duplicates"]
-        and report.passed
-    )
 
 
 def run_event_platform(path: Path, workdir: Path, truth: dict) -> dict:
@@ -216,7 +200,7 @@ def run_one(contender: str, path: Path, truth_path: Path) -> None:
 
 
 def measure(contender: str, path: Path) -> dict:
-    return run_child(__file__, "--run-one", contender, "--file", str(path))
+    return run_child("benchmarks.ingest_bench", "--run-one", contender, "--file", str(path))
 
 
 def dagster_overhead(folder: Path, repeat: int) -> dict:

@@ -1,6 +1,6 @@
 """Latency from a file landing to its reconciliation check result, with the sensor running.
 
-    .venv/bin/python benchmarks/latency_bench.py [--files 20]
+    .venv/bin/python -m benchmarks.latency_bench [--files 20]
 
 Starts a real `dagster dev` (webserver + daemon, 127.0.0.1, temporary DAGSTER_HOME and data
 folder), drops small generated files one at a time (write, then rename into landing/), and reads
@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.servers import dagster_dev, graphql, wait_until
+from event_platform.generator import generate_file
+from event_platform.ingest.landing import landed_files
 
-from event_platform.generator import generate_file  # noqa: E402
-from event_platform.ingest.landing import landed_files  # noqa: E402
-from event_platform_tests.servers import dagster_dev, graphql, wait_until  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CHECK = """
 query($partition: String) {

@@ -1,6 +1,6 @@
 """Pub/Sub source throughput and latency against the local emulator.
 
-Run from the repo root:  .venv/bin/python benchmarks/pubsub_bench.py [--messages 100000]
+Run from the repo root:  .venv/bin/python -m benchmarks.pubsub_bench [--messages 100000]
 
 Phases, each on a fresh topic/subscription:
   1. publish N event lines with the batching publisher (`publish_lines`, as `event-platform
@@ -29,12 +29,11 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from event_platform.pubsub.admin import publish_lines, setup
+from event_platform.pubsub.consumer import drain, make_subscriber
+from event_platform.pubsub.settings import PubSubSettings
 
-from event_platform.pubsub.admin import publish_lines, setup  # noqa: E402
-from event_platform.pubsub.consumer import drain, make_subscriber  # noqa: E402
-from event_platform.pubsub.settings import PubSubSettings  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def event_lines(count: int, offset: int = 0) -> list[bytes]:
@@ -205,7 +204,7 @@ def main() -> int:
     args = parser.parse_args()
     with ExitStack() as stack:
         if not os.environ.get("PUBSUB_EMULATOR_HOST"):
-            from event_platform_tests.pubsub_emulator import running_emulator
+            from benchmarks.servers import running_emulator
 
             os.environ["PUBSUB_EMULATOR_HOST"] = stack.enter_context(running_emulator())
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pubsub-bench-")))

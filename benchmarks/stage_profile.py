@@ -1,12 +1,14 @@
 """Where the lineage's time goes: each stage alone, on one thread, in wall and CPU seconds.
 
-    .venv/bin/python benchmarks/stage_profile.py [--lines 1000000] [--repeat 3]
+    .venv/bin/python -m benchmarks.stage_profile [--lines 1000000] [--repeat 3]
 
 The whole lineage is CPU-bound on two cores, so CPU seconds are the figure that matters: a stage
 that DuckDB or polars spreads over both cores can look fast by the wall clock and still cost the
 pipeline as much. Each stage runs over the whole file, chunk by chunk, as the lineage does; the
 best of `--repeat` runs is kept (noise only ever adds time). Results go to
-`bench_out/stages.json` and `.md`.
+`bench_out/stages.json` and `.md`. It calls the stages' own classes (the parser, the validator,
+`PartitionWriter`) because a stage alone has no public entry point; the whole runs through
+`ingest_file` and `reconcile_partition`.
 """
 
 from __future__ import annotations
@@ -23,24 +25,23 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from bench_data import (  # benchmarks/bench_data.py, beside this script
+from pandera.errors import SchemaErrors
+
+from benchmarks.bench_data import (
     DEFAULT_INVALID_RATE,
     bench_file,
 )
-from pandera.errors import SchemaErrors
+from event_platform.contract import EVENTS_CONTRACT
+from event_platform.ingest.hashing import with_event_hash
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.ingest.lines import read_line_chunks
+from event_platform.ingest.parsing import StructuralParser
+from event_platform.ingest.validation import Validator
+from event_platform.reconcile.reconciliation import reconcile_partition
+from event_platform.store.connection import connect
+from event_platform.store.writer import PartitionWriter
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
-from event_platform.ingest.hashing import with_event_hash  # noqa: E402
-from event_platform.ingest.ingestion import ingest_file  # noqa: E402
-from event_platform.ingest.lines import read_line_chunks  # noqa: E402
-from event_platform.ingest.parsing import StructuralParser  # noqa: E402
-from event_platform.ingest.validation import Validator  # noqa: E402
-from event_platform.reconcile.reconciliation import reconcile_partition  # noqa: E402
-from event_platform.store.connection import connect  # noqa: E402
-from event_platform.store.writer import PartitionWriter  # noqa: E402
 
 ALLOWED = frozenset(range(1, 11))
 

@@ -1,6 +1,6 @@
 """Where one ingestion's time goes, statement by statement, and what of it grows with the file.
 
-    .venv/bin/python benchmarks/statement_timeline.py [--lines 5000000] [--parts 10] \
+    .venv/bin/python -m benchmarks.statement_timeline [--lines 5000000] [--parts 10] \
         [--warehouse PATH] [--probe-keys-limit N] [--chunk-bytes N]
 
 Ingests one generated file (no reconciliation) through a connection that times every SQL
@@ -15,8 +15,9 @@ listed apart.
 `--warehouse` ingests into a fresh copy of an existing warehouse (`warehouse_scale.py` caches
 some in `bench_out/scale/`), under a name that shares the stored files' prefix, to see which
 statements grow with what is already stored. `--probe-keys-limit` overrides the writer's
-`PROBE_KEYS_LIMIT` for the run. The run's counts are checked against the generator's truth
-file; the command exits 1 when they differ. Results go to `bench_out/statements.json` and `.md`.
+`PROBE_KEYS_LIMIT` for the run: a module constant of the writer, since no public option sets
+it. The run's counts are checked against the generator's truth file; the command exits 1 when
+they differ. Results go to `bench_out/statements.json` and `.md`.
 """
 
 from __future__ import annotations
@@ -31,16 +32,15 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
-from arguments import positive, share  # benchmarks/arguments.py, beside this script
-from bench_data import DEFAULT_INVALID_RATE, bench_file, flushed_copy
+
+import event_platform.store.writer as writer_module
+from benchmarks.arguments import positive, share
+from benchmarks.bench_data import DEFAULT_INVALID_RATE, bench_file, flushed_copy
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES
+from event_platform.store.connection import connect
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import event_platform.store.writer as writer_module  # noqa: E402
-from event_platform.ingest.ingestion import ingest_file  # noqa: E402
-from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES  # noqa: E402
-from event_platform.store.connection import connect  # noqa: E402
 
 # As landed files are named, so that a copied warehouse's zone maps can't skip by name alone.
 SOURCE_FILE = "events-2026-11-24-timeline.jsonl"

@@ -1,6 +1,6 @@
 """Does a partition's work slow down as the warehouse grows? One file into warehouses of N events.
 
-    .venv/bin/python benchmarks/warehouse_scale.py [--lines 1000000] \
+    .venv/bin/python -m benchmarks.warehouse_scale [--lines 1000000] \
         [--stored 0,20000000,100000000] [--repeat 2] [--file-events 100000]
 
 Everything a partition does filters the warehouse by `source_file`: the writer's delete and
@@ -14,7 +14,9 @@ user's run.
 
 The stored events are synthetic (made in SQL, each with its real sha256 `event_hash` and
 `event_hash_keys` entry), spread over files of `--file-events` events whose names share a long
-prefix with the ingested files' (`events-2026-...`), as landed files' names do. DuckDB's zone
+prefix with the ingested files' (`events-2026-...`), as landed files' names do. They are
+written with SQL into the warehouse's tables rather than ingested, because generating and
+ingesting 100M lines would take far longer than the one statement per 10M events. DuckDB's zone
 maps keep only the first 8 bytes of a string, so such names cannot be skipped by name alone.
 Warehouses are built once per (N, file size) and cached in `bench_out/scale/`; every run works
 on a fresh copy. Each run's counts are checked against the generator's truth file (no synthetic
@@ -33,25 +35,24 @@ import tempfile
 import time
 from pathlib import Path
 
+import dagster as dg
+
+from benchmarks.arguments import counts, positive, share
+from benchmarks.bench_data import flushed_copy
+from event_platform.contract import EVENTS_CONTRACT
+from event_platform.defs.assets import LINEAGE
+from event_platform.defs.checks import PARTITION_CHECKS
+from event_platform.defs.partitions import event_files
+from event_platform.defs.resources import build_resources
+from event_platform.generator import generate_file
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.reconcile.reconciliation import reconcile_partition
+from event_platform.settings import Settings
+from event_platform.store.connection import connect
+from event_platform.store.counts import partition_counts
+from event_platform.store.schema import hash_key_sql
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import dagster as dg  # noqa: E402
-from arguments import counts, positive, share  # noqa: E402 - benchmarks/arguments.py, beside this script
-from bench_data import flushed_copy  # noqa: E402 - benchmarks/bench_data.py, beside this script
-
-from event_platform.contract import EVENTS_CONTRACT  # noqa: E402
-from event_platform.defs.assets import LINEAGE  # noqa: E402
-from event_platform.defs.checks import PARTITION_CHECKS  # noqa: E402
-from event_platform.defs.partitions import event_files  # noqa: E402
-from event_platform.defs.resources import build_resources  # noqa: E402
-from event_platform.generator import generate_file  # noqa: E402
-from event_platform.ingest.ingestion import ingest_file  # noqa: E402
-from event_platform.reconcile.reconciliation import reconcile_partition  # noqa: E402
-from event_platform.settings import Settings  # noqa: E402
-from event_platform.store.connection import connect  # noqa: E402
-from event_platform.store.counts import partition_counts  # noqa: E402
-from event_platform.store.schema import hash_key_sql  # noqa: E402
 
 # Landed files' names share a long prefix; the ingested files get one too.
 NAME_PREFIX = "events-2026-"

@@ -109,11 +109,12 @@ def assert_refuses_a_contradicted_truth(
     assert "did not match the truth file" in completed.stderr
 
 
-def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `benchmarks/<script>` as a user does, from the project root; never raises on exit 1."""
+def run_benchmark(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m benchmarks.<name>` as a user does, from the project root; never raises on
+    exit 1."""
     root = Path(__file__).resolve().parents[1]
     return subprocess.run(
-        [sys.executable, str(root / "benchmarks" / script), *args],
+        [sys.executable, "-m", f"benchmarks.{name}", *args],
         capture_output=True,
         text=True,
         cwd=root,

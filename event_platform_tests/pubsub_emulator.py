@@ -1,7 +1,6 @@
 """Session-scoped fixture: the real Pub/Sub emulator on a free port, for the whole test session.
 
-The `gcloud` wrapper forks a Java server; killing the wrapper alone leaves Java running, so the
-emulator starts in its own process group and the group is killed at teardown.
+The emulator is started by `benchmarks.servers.running_emulator`, which `pubsub_bench` uses too.
 
 `pubsub_hop` puts a real gRPC hop between a consumer and the emulator. It tells when the
 consumer is waiting in a pull, and it can hold `Acknowledge`: the consumer is then provably
@@ -10,17 +9,11 @@ between "file renamed" and "acked", where the crash tests kill it (no test hook 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
@@ -30,76 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.servers import running_emulator
 from event_platform.pubsub.admin import setup
 from event_platform.pubsub.message_lines import decode_lines
 from event_platform.pubsub.settings import PubSubSettings
-
-START_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _ready(host: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{host}/", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@contextmanager
-def running_emulator(start_timeout: float = START_TIMEOUT_S) -> Iterator[str]:
-    """Start the emulator on a free port, yield `host:port`, stop its whole process group."""
-    gcloud = shutil.which("gcloud")
-    if gcloud is None:
-        raise FileNotFoundError("gcloud is not installed")
-    host = f"127.0.0.1:{_free_port()}"
-    data_dir = tempfile.mkdtemp(prefix="pubsub-emulator-")
-    log_path = os.path.join(data_dir, "emulator.log")
-    env = {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                gcloud,
-                "beta",
-                "emulators",
-                "pubsub",
-                "start",
-                f"--host-port={host}",
-                f"--data-dir={data_dir}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + start_timeout
-        while not _ready(host):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                with open(log_path, errors="replace") as log:
-                    tail = log.read()[-2000:]
-                raise RuntimeError(f"Pub/Sub emulator did not start on {host}:\n{tail}")
-            time.sleep(0.2)
-        yield host
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        # The Java child may outlive the wrapper's exit; make sure the whole group is gone.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_ab(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     folders = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
-    return run_benchmark("ab_bench.py", "--lines", "3000", *folders, *extra)
+    return run_benchmark("ab_bench", "--lines", "3000", *folders, *extra)
 
 
+@pytest.mark.slow
 def test_each_side_runs_its_own_code_and_the_report_holds_every_pair(tmp_path: Path) -> None:
     completed = run_ab(tmp_path, "--baseline", "HEAD", "--pairs", "2")
     assert completed.returncode == 0, completed.stderr
@@ -50,6 +53,7 @@ def test_an_unknown_commit_is_a_one_line_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists(), "nothing is generated for a bad argument"
 
 
+@pytest.mark.slow
 def test_a_run_that_misses_the_truth_fails_the_command(tmp_path: Path) -> None:
     assert_refuses_a_contradicted_truth(
         lambda: run_ab(tmp_path, "--baseline", "HEAD", "--pairs", "1"),

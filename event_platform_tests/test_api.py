@@ -28,13 +28,13 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.servers import free_port, process_group, wait_until
 from event_platform.api import ApiConfigError, ApiSettings, create_app
 from event_platform.api.privacy import mask_email, mask_phone
 from event_platform.api.settings import parse_api_keys
 from event_platform.contract.reasons import REASON_CLASSES
 from event_platform.store.publication import publish_snapshot
 from event_platform.store.schema import create_tables
-from event_platform_tests.servers import free_port, process_group, wait_until
 
 PII_KEY = "pii-key-0123456789"
 PLAIN_KEY = "plain-key-0123456789"
@@ -104,7 +104,9 @@ def build_warehouse(path: Path, events_per_file: dict[str, int] = EVENTS_PER_FIL
         create_tables(con)
         for source_file, count in events_per_file.items():
             con.execute(
-                """INSERT INTO events
+                """INSERT INTO events (event_hash, event_type, event_time, processing_date,
+                                      user_email, phone_number, source_file, line_number,
+                                      ingested_at, run_id)
                    SELECT sha256(?::VARCHAR || ':' || i), (i % 10) + 1,
                           TIMESTAMP '2019-01-04 05:00:00' + to_seconds((i // 3)::BIGINT),
                           DATE '2019-01-04' + (i // 20)::INTEGER,
@@ -116,7 +118,9 @@ def build_warehouse(path: Path, events_per_file: dict[str, int] = EVENTS_PER_FIL
         for source_file, verdicts in REPORTS.items():
             for index, passed in enumerate(verdicts):
                 con.execute(
-                    "INSERT INTO reconciliation_reports VALUES "
+                    "INSERT INTO reconciliation_reports (source_file, file_sha256, lines_total, "
+                    "valid, rejected, duplicates, stored_rows, missing_rows, unexpected_rows, "
+                    "mismatched_rows, passed, checked_at, run_id, ingest_run_id) VALUES "
                     "(?, 'sha', 100, 90, 8, 2, 90, 0, 0, 0, ?, "
                     "TIMESTAMP '2026-01-01 00:00:00' + to_minutes(?::BIGINT), 'run-1', 'run-1')",
                     [source_file, passed, index],
@@ -128,7 +132,8 @@ def build_warehouse(path: Path, events_per_file: dict[str, int] = EVENTS_PER_FIL
             )
         for source_file, line, reasons in REJECTIONS:
             con.execute(
-                "INSERT INTO rejected_events VALUES (?, ?, ?, ?, now()::TIMESTAMP, 'run-1')",
+                "INSERT INTO rejected_events (source_file, line_number, raw_line, reasons, "
+                "rejected_at, run_id) VALUES (?, ?, ?, ?, now()::TIMESTAMP, 'run-1')",
                 [source_file, line, RAW_LINE.encode(), reasons],
             )
     finally:
@@ -601,6 +606,7 @@ def test_cursor_round_trip_is_opaque_json():
     assert decode_cursor(cursor) == (when, "ab" * 32)
 
 
+@pytest.mark.slow
 def test_worker_processes_share_one_set_of_request_metrics(published, tmp_path):
     """`serve --workers 2`: every scrape, whichever worker answers it, counts all requests."""
     warehouse, root = published

@@ -37,12 +37,17 @@ while time.monotonic() < deadline:
     name = f"w{batch}.jsonl"
     con = duckdb.connect(str(warehouse))
     con.execute(
-        "INSERT INTO events SELECT sha256(? || ':' || i), 1, "
+        "INSERT INTO events (event_hash, event_type, event_time, processing_date, user_email, "
+        "phone_number, source_file, line_number, ingested_at, run_id) "
+        "SELECT sha256(? || ':' || i), 1, "
         "TIMESTAMP '2019-01-04 05:00:00' + to_seconds(i::BIGINT), DATE '2019-01-04', "
         "'w@example.com', '0600000000', ?, i + 1, now()::TIMESTAMP, 'w' FROM range(200) t(i)",
         [name, name],
     )
-    con.execute("INSERT INTO reconciliation_reports VALUES (?, 's', 200, 200, 0, 0, 200, 0, 0, "
+    con.execute("INSERT INTO reconciliation_reports (source_file, file_sha256, lines_total, "
+                "valid, rejected, duplicates, stored_rows, missing_rows, unexpected_rows, "
+                "mismatched_rows, passed, checked_at, run_id, ingest_run_id) "
+                "VALUES (?, 's', 200, 200, 0, 0, 200, 0, 0, "
                 "0, true, now()::TIMESTAMP, 'w', 'w')", [name])
     con.execute("INSERT INTO ingestions VALUES (?, 'w', 's', 200, 200, 0, 0, now()::TIMESTAMP)",
                 [name])

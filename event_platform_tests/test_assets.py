@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dagster as dg
-import duckdb
 import pytest
 
 from event_platform.defs.assets import LINEAGE, reconciliation_report
 from event_platform.defs.checks import PARTITION_CHECKS, reconciliation_exact
 from event_platform.defs.partitions import event_files
 from event_platform.defs.resources import build_resources
+from event_platform.store.connection import connect
 from event_platform_tests.conftest import event_line, write_lines
 
 
@@ -70,7 +70,7 @@ def test_a_clean_file_materialises_with_every_check_green(settings, instance) ->
     assert [c.name for c in schema.columns][:3] == ["event_hash", "event_type", "event_time"]
     report = metadata_of(result, "reconciliation_report")
     assert report["passed"] is True and report["lines_total"] == 200
-    with duckdb.connect(str(settings.duckdb_path)) as con:
+    with connect(settings.duckdb_path) as con:
         assert con.execute("SELECT count(*) FROM events").fetchone() == (200,)
 
 
@@ -96,7 +96,7 @@ def test_rejections_and_soft_rules_are_reported_with_their_severity(settings, in
 def test_the_blocking_check_fails_when_the_store_is_tampered_with(settings, instance) -> None:
     write_lines(settings.landing_dir / "t.jsonl", [event_line(i) for i in range(10)])
     assert run(settings, instance, "t.jsonl").success
-    with duckdb.connect(str(settings.duckdb_path)) as con:
+    with connect(settings.duckdb_path) as con:
         con.execute("DELETE FROM events WHERE line_number = 3")
     result = run(
         settings, instance, "t.jsonl", [reconciliation_report, reconciliation_exact], False
@@ -152,7 +152,7 @@ def test_rerunning_a_partition_is_idempotent(settings, instance) -> None:
     run(settings, instance, "r.jsonl")
     result = run(settings, instance, "r.jsonl")
     assert checks_of(result)["unique_event_hash"] == (True, "ERROR")
-    with duckdb.connect(str(settings.duckdb_path)) as con:
+    with connect(settings.duckdb_path) as con:
         assert con.execute("SELECT count(*) FROM events").fetchone() == (5,)
         assert con.execute("SELECT count(*) FROM rejected_events").fetchone() == (1,)
         assert con.execute("SELECT count(*) FROM reconciliation_reports").fetchone() == (2,)

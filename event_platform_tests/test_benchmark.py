@@ -10,12 +10,17 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, run_benchmark
+
+# Each test runs the benchmark end to end in fresh processes.
+pytestmark = pytest.mark.slow
 
 
 def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_benchmark(
-        "ingest_bench.py",
+        "ingest_bench",
         "--lines",
         "3000",
         "--repeat",
@@ -64,7 +69,7 @@ def test_each_invalid_rate_measures_its_own_file(tmp_path: Path) -> None:
 
     def rejected_share(rate: str) -> float:
         completed = run_benchmark(
-            "ingest_bench.py",
+            "ingest_bench",
             *("--lines", "3000", "--repeat", "1", "--contenders", "event_platform"),
             *("--memory-sizes", "", "--overhead-repeat", "0", "--invalid-rate", rate),
             *("--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")),
@@ -81,7 +86,7 @@ def test_each_invalid_rate_measures_its_own_file(tmp_path: Path) -> None:
 
 def test_without_the_raw_load_there_is_no_ratio_rather_than_zero(tmp_path: Path) -> None:
     completed = run_benchmark(
-        "ingest_bench.py",
+        "ingest_bench",
         *("--lines", "3000", "--repeat", "1", "--contenders", "event_platform"),
         *("--memory-sizes", "", "--overhead-repeat", "0"),
         *("--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")),

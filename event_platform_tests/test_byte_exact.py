@@ -10,11 +10,9 @@ import base64
 import os
 from pathlib import Path
 
-import duckdb
-
 from event_platform.api import ApiSettings
 from event_platform.ingest.ingestion import ingest_file
-from event_platform.reconcile.reconciliation import reconcile_partition, record_report
+from event_platform.reconcile import reconcile_partition, record_report
 from event_platform.store.connection import connect
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line
@@ -43,7 +41,7 @@ def _ingest(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_rejected_lines_are_stored_byte_for_byte(tmp_path: Path) -> None:
     _, warehouse = _ingest(tmp_path)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(warehouse, read_only=True) as con:
         stored = con.execute(
             "SELECT line_number, raw_line FROM rejected_events ORDER BY line_number"
         ).fetchall()

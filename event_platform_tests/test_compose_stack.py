@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.servers import free_port, graphql, wait_until
 from event_platform_tests.podman_stack import (
     Podman,
     missing_requirement,
     podman_compose,
     podman_storage,
 )
-from event_platform_tests.servers import free_port, graphql, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 STAND_INS = Path(__file__).resolve().parent / "stack_images"

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from event_platform.contract import EVENTS_CONTRACT
+from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import read_line_chunks
 from event_platform.ingest.validation import Validator
+from event_platform.reconcile.reconciliation import reconcile_partition
+from event_platform.store.connection import connect
 from event_platform_tests.conftest import BASE_EVENT, event_line
 
 
@@ -129,6 +132,16 @@ CASES = {
     "event_time non-ASCII digits": (
         event_line(event_time="٢٠١٩-01-04 05:07:26"),
         ["invalid_format:event_time"],
+    ),
+    "event_time year 0000": (
+        event_line(event_time="0000-02-29 10:00:00"),
+        ["invalid_format:event_time"],
+    ),
+    "event_time year 0001 is real": (event_line(event_time="0001-01-01 00:00:00"), []),
+    "event_time year 9999 is real": (event_line(event_time="9999-12-31 23:59:59"), []),
+    "processing_date year 0000": (
+        event_line(processing_date="0000-01-01"),
+        ["invalid_format:processing_date"],
     ),
     "processing_date slashes": (
         event_line(processing_date="2019/01/04"),
@@ -274,3 +287,53 @@ def test_allowed_event_types_are_configurable(tmp_path: Path) -> None:
     validator = Validator(EVENTS_CONTRACT, frozenset({11, 12}))
     (chunk,) = read_line_chunks(path)
     assert len(validator.validate(chunk).valid) == 1
+
+
+def test_year_zero_is_not_a_real_date(tmp_path: Path) -> None:
+    """There is no year 0 in the calendar: DuckDB stores 0000-02-29 as 0001-02-29 (BC) and renders
+    it so, so such a line, once accepted, could never reconcile with its own file."""
+    source = tmp_path / "years.jsonl"
+    lines = [
+        event_line(1, event_time="0000-02-29 05:07:26"),
+        event_line(2, processing_date="0000-01-01"),
+        event_line(3, event_time="0001-01-01 00:00:00", processing_date="0001-01-01"),
+    ]
+    source.write_text("\n".join(lines) + "\n")
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        result = ingest_file(source, con, run_id="r1")
+        report = reconcile_partition(source, con, run_id="r1")
+    assert (result.stored, result.rejected) == (1, 2)
+    assert report.passed, report
+
+
+def test_minus_zero_is_the_integer_zero_on_both_parser_paths(tmp_path: Path) -> None:
+    """`-0` is a JSON integer equal to 0: where 0 is allowed, the line is valid and stored and
+    hashed as 0, whether the fast path (contract key order) or the JSON kernel reads it."""
+    fast = event_line(1).replace('"event_type": 7,', '"event_type": -0,')
+    slow = json.dumps(dict(reversed(list(json.loads(event_line(2)).items()))))
+    slow = slow.replace('"event_type": 7', '"event_type": -0')
+    zero = event_line(3, event_type=0)
+    path = tmp_path / "zero.jsonl"
+    path.write_text("\n".join([fast, slow, zero]) + "\n")
+    validator = Validator(EVENTS_CONTRACT, frozenset({0, 1}))
+    (chunk,) = read_line_chunks(path)
+    result = validator.validate(chunk)
+    validator.close()
+    assert result.rejected.is_empty(), result.rejected.to_dicts()
+    assert result.valid["event_type"].to_list() == [0, 0, 0]
+    assert result.valid["canonical"].str.starts_with("0\x1f").all()
+
+
+def test_duplicated_keys_are_reported_in_order_of_first_appearance(tmp_path: Path) -> None:
+    """Stored reasons are one fixed order, whatever the platform: DuckDB documents that
+    `list_distinct` may order its result differently on different platforms."""
+    line = event_line().replace(
+        '"event_type": 7,', '"b": 1, "a": 2, "b": 3, "event_type": 7, "a": 4, "c": 5, "c": 5,'
+    )
+    valid, rejected = validate_lines(tmp_path, line.encode() + b"\n")
+    assert valid == []
+    assert [r for r in rejected[0]["reasons"] if r.startswith("duplicate_field")] == [
+        "duplicate_field:b",
+        "duplicate_field:a",
+        "duplicate_field:c",
+    ]

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from benchmarks.servers import dagster_dev, graphql, wait_until
 from event_platform_tests.conftest import event_line, write_lines
-from event_platform_tests.servers import dagster_dev, graphql, wait_until
+
+# A real `dagster dev`, webserver and daemon.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,14 +10,17 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, run_benchmark
 
 
 def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     folders = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
-    return run_benchmark("duplicate_bench.py", "--sizes", "3000", *folders, *extra)
+    return run_benchmark("duplicate_bench", "--sizes", "3000", *folders, *extra)
 
 
+@pytest.mark.slow
 def test_the_second_copy_is_all_duplicates_and_the_report_says_so(tmp_path: Path) -> None:
     completed = run_bench(tmp_path, "--repeat", "2")
     assert completed.returncode == 0, completed.stderr
@@ -31,6 +34,7 @@ def test_the_second_copy_is_all_duplicates_and_the_report_says_so(tmp_path: Path
     assert "| 3,000 |" in (tmp_path / "out" / "duplicates.md").read_text()
 
 
+@pytest.mark.slow
 def test_one_file_holding_its_lines_twice_stores_the_first_copy_only(tmp_path: Path) -> None:
     completed = run_bench(tmp_path, "--one-file")
     assert completed.returncode == 0, completed.stderr
@@ -50,6 +54,7 @@ def test_a_size_of_zero_is_a_one_line_usage_error(tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.slow
 def test_a_run_that_misses_the_truth_fails_the_command(tmp_path: Path) -> None:
     assert_refuses_a_contradicted_truth(
         lambda: run_bench(tmp_path), tmp_path / "data" / "bench-3000-invalid-0.02.jsonl.truth.json"

@@ -10,7 +10,7 @@ from event_platform_tests.conftest import run_benchmark
 
 @pytest.mark.slow
 def test_the_quick_fault_campaign_passes() -> None:
-    completed = run_benchmark("fault_campaign.py", "--quick")
+    completed = run_benchmark("fault_campaign", "--quick")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "Traceback" not in completed.stdout + completed.stderr
     assert "kills 6, recovered 6; failed: none" in completed.stdout

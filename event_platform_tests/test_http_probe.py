@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from event_platform_tests.servers import free_port
+from benchmarks.servers import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -136,7 +136,7 @@ def test_a_stored_version_never_reconciled_is_not_served_under_an_older_report(t
     its run killed before reconciliation. The old version's passing report must not serve the
     new, never-reconciled rows; once the new version is reconciled, it is served."""
     from event_platform.ingest.ingestion import ingest_file
-    from event_platform.reconcile.reconciliation import reconcile_partition, record_report
+    from event_platform.reconcile import reconcile_partition, record_report
     from event_platform.store.connection import connect
     from event_platform_tests.conftest import event_line, write_lines
 
@@ -166,7 +166,7 @@ def test_a_report_of_another_file_version_does_not_pass(tmp_path):
     """Reconciling after the landed file was replaced (not yet re-ingested) vouches for nothing:
     the file read is not the version stored."""
     from event_platform.ingest.ingestion import ingest_file
-    from event_platform.reconcile.reconciliation import reconcile_partition
+    from event_platform.reconcile import reconcile_partition
     from event_platform.store.connection import connect
     from event_platform_tests.conftest import event_line, write_lines
 

@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 from google.cloud import pubsub_v1
 
+from benchmarks.servers import wait_until
 from event_platform.cli.pubsub import main as pubsub_main
 from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.message_lines import UNIT_SEPARATOR, decode_lines, encode_lines, to_line
@@ -29,7 +30,6 @@ from event_platform_tests.pubsub_emulator import (
     run_consume_once,
     start_consume,
 )
-from event_platform_tests.servers import wait_until
 
 PRETTY = b'{\n  "event_type": 7,\n  "amount": 1.10,\n  "dup": 1,\n  "dup": 2,\n  "s": "a b"\n}'
 ADVERSARIAL = [
@@ -62,6 +62,7 @@ def test_line_rule_keeps_one_line_and_token_bytes() -> None:
     assert decode_lines(body) == [b"\xef\xbb\xbf{}", b"{}"]
 
 
+@pytest.mark.slow
 def test_adversarial_and_generated_messages_land_once_each(
     pubsub: PubSubSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -88,6 +89,7 @@ def test_adversarial_and_generated_messages_land_once_each(
     assert again.pulled == 0 and again.exhausted
 
 
+@pytest.mark.slow
 def test_setup_is_idempotent_and_sets_dead_letter_policy(
     pubsub: PubSubSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,6 +103,7 @@ def test_setup_is_idempotent_and_sets_dead_letter_policy(
     assert sub.dead_letter_policy.dead_letter_topic.endswith(f"/{pubsub.topic}-dead-letter")
 
 
+@pytest.mark.slow
 def test_crash_between_write_and_ack_loses_nothing(
     pubsub: PubSubSettings, emulator: str, tmp_path: Path
 ) -> None:
@@ -159,6 +162,7 @@ def test_missing_subscription_is_a_usage_error(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0 and "subscription" in result.stderr
 
 
+@pytest.mark.slow
 def test_sensor_tick_drains_into_landing_files(pubsub: PubSubSettings) -> None:
     from event_platform.defs.pubsub import pubsub_defs
     from event_platform.defs.pubsub.assets import pubsub_subscription
@@ -192,6 +196,7 @@ def test_sensor_is_stopped_without_subscription(monkeypatch: pytest.MonkeyPatch)
     assert build_pubsub_sensor().default_status == dg.DefaultSensorStatus.STOPPED
 
 
+@pytest.mark.slow
 def test_status_is_valid_json(pubsub: PubSubSettings) -> None:
     publish(pubsub, [event_line(1).encode()])
     assert pubsub_main(["consume", "--once"]) == 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from event_platform.ingest import ingestion, landing
 from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.settings import PubSubSettings
@@ -16,6 +18,9 @@ from event_platform_tests.pubsub_emulator import (
     landing_lines,
     publish,
 )
+
+# The real Pub/Sub emulator.
+pytestmark = pytest.mark.slow
 
 
 def test_redelivered_events_are_stored_once(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from event_platform.ingest.ingestion import ingest_file
-from event_platform.reconcile.reconciliation import MODES, reconcile_partition, record_report
+from event_platform.reconcile import MODES, reconcile_partition, record_report
 from event_platform.store.connection import connect
 from event_platform_tests.conftest import event_line, write_lines
 

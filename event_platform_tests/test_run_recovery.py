@@ -20,10 +20,10 @@ import dagster as dg
 import pytest
 from dagster._core.events import EngineEventData
 
+from benchmarks.servers import process_group, wait_until
 from event_platform.runs.launcher import LocalProcessRunLauncher
 from event_platform.runs.owner import owner_tags, run_owner
 from event_platform.runs.reaper import reap_dead_runs
-from event_platform_tests.servers import process_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(sys.executable).with_name("event-platform"))

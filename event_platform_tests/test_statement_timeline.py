@@ -10,6 +10,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from event_platform.generator import generate_file
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.store.connection import connect
@@ -24,7 +26,7 @@ def run_timeline(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str
     folders = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
     # 3,000 lines are about 500 kB: 64 kB chunks make eight of them.
     sizes = ["--lines", str(LINES), "--chunk-bytes", "65536", "--parts", "4"]
-    return run_benchmark("statement_timeline.py", *sizes, *folders, *extra)
+    return run_benchmark("statement_timeline", *sizes, *folders, *extra)
 
 
 def report(tmp_path: Path) -> dict:
@@ -35,6 +37,7 @@ def labels(entries: list) -> list[str]:
     return [label for label, _ in entries]
 
 
+@pytest.mark.slow
 def test_every_line_and_every_chunk_write_is_accounted_for(tmp_path: Path) -> None:
     completed = run_timeline(tmp_path)
     assert completed.returncode == 0, completed.stderr
@@ -57,6 +60,7 @@ def test_every_line_and_every_chunk_write_is_accounted_for(tmp_path: Path) -> No
     assert f"One ingestion of {LINES:,} lines" in table and "| 4 |" in table
 
 
+@pytest.mark.slow
 def test_the_probe_limit_decides_where_repeats_are_looked_for(tmp_path: Path) -> None:
     assert run_timeline(tmp_path).returncode == 0
     probed = report(tmp_path)
@@ -72,6 +76,7 @@ def test_the_probe_limit_decides_where_repeats_are_looked_for(tmp_path: Path) ->
     assert unprobed["correct"]
 
 
+@pytest.mark.slow
 def test_a_copy_of_a_given_warehouse_is_ingested_into_and_the_original_kept(
     tmp_path: Path,
 ) -> None:
@@ -111,5 +116,6 @@ def test_an_invalid_rate_outside_0_to_1_is_a_one_line_usage_error(tmp_path: Path
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.slow
 def test_a_run_that_misses_the_truth_fails_the_command(tmp_path: Path) -> None:
     assert_refuses_a_contradicted_truth(lambda: run_timeline(tmp_path), tmp_path / "data" / TRUTH)

@@ -15,7 +15,7 @@ from event_platform.contract import EVENTS_CONTRACT
 from event_platform.generator import generate_file
 from event_platform.ingest import hashing, ingestion
 from event_platform.ingest.ingestion import ingest_file
-from event_platform.reconcile.reconciliation import reconcile_partition
+from event_platform.reconcile import reconcile_partition
 from event_platform.store import writer
 from event_platform.store.arrow import arrow_view
 from event_platform.store.connection import connect
@@ -396,20 +396,6 @@ def test_worker_count_changes_nothing_stored(tmp_path: Path, workers: int) -> No
     assert (events, rejected) == stored(1, f"reference{workers}")
     assert any(reasons == ["duplicate_event"] for _, reasons in rejected)
     assert len(events) + len(rejected) == 400
-
-
-def test_a_warehouse_from_before_the_key_index_still_catches_duplicates(tmp_path: Path) -> None:
-    """`event_hash_keys` is filled from `events` when an older warehouse is first opened."""
-    database = tmp_path / "old.duckdb"
-    first = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2)])
-    with connect(database) as con:
-        ingest_file(first, con, run_id="r1")
-        con.execute("DROP TABLE event_hash_keys")  # as written by the previous release
-    second = write_lines(tmp_path / "b.jsonl", [event_line(2), event_line(3)])
-    with connect(database) as con:
-        assert con.execute("SELECT count(*) FROM event_hash_keys").fetchone()[0] == 2
-        result = ingest_file(second, con, run_id="r2")
-    assert (result.stored, result.duplicates) == (1, 1)
 
 
 def test_a_stale_key_alone_never_makes_a_duplicate(tmp_path: Path) -> None:

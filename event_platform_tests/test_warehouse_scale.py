@@ -20,7 +20,7 @@ SMALL_LINES = 200
 
 def run_bench(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return run_benchmark(
-        "warehouse_scale.py",
+        "warehouse_scale",
         "--stored",
         "0,3000",
         "--file-events",
@@ -38,6 +38,7 @@ def run_bench(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_every_file_matches_its_truth_at_every_warehouse_size(tmp_path: Path) -> None:
     completed = run_bench(tmp_path)
     assert completed.returncode == 0, completed.stderr
@@ -55,6 +56,7 @@ def test_every_file_matches_its_truth_at_every_warehouse_size(tmp_path: Path) ->
     assert (tmp_path / "out" / "scale" / "warehouse-3000-per1000.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_a_dagster_partition_that_misses_its_truth_fails_the_command(tmp_path: Path) -> None:
     assert run_bench(tmp_path).returncode == 0
     # The Dagster run's own file: seeded apart from the small file, so it shares no event.
@@ -77,7 +79,7 @@ def test_a_dagster_partition_that_misses_its_truth_fails_the_command(tmp_path: P
 def test_a_mistyped_option_is_a_usage_error_before_any_work(
     tmp_path: Path, option: str, value: str, message: str
 ) -> None:
-    completed = run_benchmark("warehouse_scale.py", option, value, "--out", str(tmp_path))
+    completed = run_benchmark("warehouse_scale", option, value, "--out", str(tmp_path))
     assert completed.returncode == 2
     assert message in completed.stderr
     assert "Traceback" not in completed.stderr

@@ -1,9 +1,9 @@
 """Keyset pages over `events` read through widening `event_time` windows.
 
 Why windows: `ORDER BY event_time, event_hash LIMIT n` over a 10M-row snapshot makes DuckDB
-consider every row after the cursor (a top-N over millions of candidates; 6-25 ms a page,
-slowest on the first page). The snapshot is stored sorted by that key, so a bounded predicate
-`event_time < lo + width` lets its zone maps skip all but one or two row groups (~3 ms). The
+consider every row after the cursor (a top-N over millions of candidates, slowest on the
+first page). The snapshot is stored sorted by that key, so a bounded predicate
+`event_time < lo + width` lets its zone maps skip all but one or two row groups. The
 first window is sized from the snapshot's density to hold a few dozen pages; when filters leave
 it short, the next window starts where the last ended and is several times wider, so a selective
 filter still needs only a handful of queries and the last one is unbounded. Windows are
@@ -23,17 +23,11 @@ from typing import Any
 
 import duckdb
 
-EVENT_FIELDS = (
-    "event_hash",
-    "event_type",
-    "event_time",
-    "processing_date",
-    "user_email",
-    "phone_number",
-    "source_file",
-    "line_number",
-    "ingested_at",
-)
+from event_platform.store.tables import EVENTS
+
+# The event row as the API serves it: the published `events` columns without the run that
+# stored it.
+EVENT_FIELDS = tuple(name for name in EVENTS.published_column_names if name != "run_id")
 
 
 def _iso(column: str) -> str:
@@ -46,14 +40,14 @@ def _iso(column: str) -> str:
 
 
 # Times and dates leave DuckDB as ISO strings, ready for JSON: building Python datetime objects
-# for three columns of a 101-row page cost ~0.7 ms, a fifth of a page's whole query.
+# per row would cost a sizeable share of a page's whole query.
 EVENT_COLUMNS = ", ".join(
     f"{_iso(name)} AS {name}" if name in ("event_time", "ingested_at")
     else f"CAST({name} AS VARCHAR) AS {name}" if name == "processing_date"
     else name
     for name in EVENT_FIELDS
 )  # fmt: skip
-PAGES_PER_FIRST_WINDOW = 32  # measured on 10M rows: 8 needs a 2nd query at 10% selectivity
+PAGES_PER_FIRST_WINDOW = 32  # fewer often needs a second query under a moderately selective filter
 WIDENING = 8
 MIN_WINDOW = timedelta(seconds=1)
 

@@ -22,13 +22,19 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from event_platform.run_metadata import (
+    INGEST_ASSET,
+    LINES_PER_SECOND,
+    RECONCILE_ASSET,
+    SECONDS,
+    STAGE_SECONDS,
+)
+
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
 logger = logging.getLogger(__name__)
 
-INGEST_ASSET = "validated_events"
-RECONCILE_ASSET = "reconciliation_report"
 RECENT_RUNS = 200
 QUANTILES = (0.5, 0.9)
 RUN_STATUSES = ("QUEUED", "STARTED", "SUCCESS", "FAILURE", "CANCELED")
@@ -91,16 +97,16 @@ class DagsterRunCollector(Collector):
         stages: dict[str, list[float]] = {}
         for record in records:
             metadata = record.asset_materialization.metadata
-            lines_per_second = _metadata_value(metadata, "lines_per_second")
+            lines_per_second = _metadata_value(metadata, LINES_PER_SECOND)
             if lines_per_second is not None:
                 throughput.append(float(lines_per_second))
-            for stage, seconds in (_metadata_value(metadata, "stage_seconds") or {}).items():
+            for stage, seconds in (_metadata_value(metadata, STAGE_SECONDS) or {}).items():
                 stages.setdefault(stage, []).append(float(seconds))
 
         for record in instance.fetch_materializations(
             dg.AssetKey(RECONCILE_ASSET), limit=RECENT_RUNS
         ).records:
-            seconds = _metadata_value(record.asset_materialization.metadata, "seconds")
+            seconds = _metadata_value(record.asset_materialization.metadata, SECONDS)
             if seconds is not None:
                 stages.setdefault("reconcile", []).append(float(seconds))
 
@@ -111,7 +117,7 @@ class DagsterRunCollector(Collector):
         observed.add_metric([], len(records))
         yield observed
         if records:
-            latest = _metadata_value(records[0].asset_materialization.metadata, "lines_per_second")
+            latest = _metadata_value(records[0].asset_materialization.metadata, LINES_PER_SECOND)
             last = GaugeMetricFamily(
                 "event_platform_ingest_last_lines_per_second",
                 "Throughput of the latest ingest run (lines read / ingest seconds)",

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from event_platform.api.pages import TimeExtent
+from event_platform.store.connection import WarehouseError, open_database
 
 # What a client (503) or an operator (/health, /ready) is told to do; no paths in them.
 HOW_TO_PUBLISH = "run `event-platform publish-snapshot` or materialise the published_events asset"
@@ -72,10 +73,17 @@ class SnapshotReader:
         with self._lock:
             if target != self._target or self._con is None:
                 try:
-                    con = duckdb.connect(
-                        target, read_only=True, config={"threads": str(self.threads)}
+                    # A snapshot is never written once published: no lock to wait for, and
+                    # DuckDB's own memory cap, as its queries are small.
+                    con = open_database(
+                        target,
+                        read_only=True,
+                        memory_limit=None,
+                        threads=self.threads,
+                        wait_seconds=0,
+                        what=f"snapshot {target}",
                     )
-                except duckdb.Error as exc:
+                except WarehouseError as exc:
                     raise SnapshotUnavailableError(
                         f"cannot open snapshot {target}", target, UNREADABLE_SNAPSHOT
                     ) from exc

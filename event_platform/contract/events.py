@@ -16,9 +16,14 @@ from event_platform.contract.spec import FieldSpec, StreamContract
 
 EVENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_FORMAT = "%Y-%m-%d"
+# Years 0001-9999: polars parses year 0000, but the calendar has no year 0 and DuckDB stores
+# and renders it as 0001 (BC), so such an event could never reconcile with its line.
+YEAR_SHAPE = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 # Hours, minutes and seconds are bounded here: polars parses 23:59:60 as a leap second.
-EVENT_TIME_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
-DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+EVENT_TIME_SHAPE = (
+    rf"^{YEAR_SHAPE}-[0-9]{{2}}-[0-9]{{2}} (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+)
+DATE_SHAPE = rf"^{YEAR_SHAPE}-[0-9]{{2}}-[0-9]{{2}}$"
 EMAIL_SHAPE = r"^[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}$"
 PHONE_SHAPE = r"^[0-9]{6,15}$"
 
@@ -101,7 +106,7 @@ TYPED_COLUMNS = (
 # over the checked text, not the typed values: a valid line's text is already the canonical
 # rendering (an integer literal from the allowed set, the exact `YYYY-MM-DD HH:MM:SS` and
 # `YYYY-MM-DD` forms of a real date), so formatting the parsed values back would only repeat
-# it, at 0.17 CPU-s per 1M lines. CANONICAL_SQL renders the stored, typed columns; a test pins
+# it at a cost. CANONICAL_SQL renders the stored, typed columns; a test pins
 # the two together over edge values, and reconciliation compares them on every stored row.
 # CANONICAL_SQL casts rather than formats: DuckDB renders whole-second values in exactly those
 # forms, and a stored time that is not whole seconds shows its fraction, so it cannot hash like

@@ -22,7 +22,14 @@ from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.defs.stage_log import StageLog
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.landing import LandingError, land
-from event_platform.reconcile.reconciliation import reconcile_partition, record_report
+from event_platform.reconcile import reconcile_partition, record_report
+from event_platform.run_metadata import (
+    INGEST_ASSET,
+    LINES_PER_SECOND,
+    RECONCILE_ASSET,
+    SECONDS,
+    STAGE_SECONDS,
+)
 from event_platform.runs.versions import WRITER_WAIT_TAG
 from event_platform.runs.writer_turn import WRITER_POOL
 
@@ -86,7 +93,7 @@ def raw_event_file(
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            "validated_events",
+            INGEST_ASSET,
             deps=[raw_event_file],
             kinds={"duckdb", "polars", "pandera"},
             group_name="events",
@@ -130,15 +137,15 @@ def validated_and_rejected_events(
     shared = {
         "lines": dg.MetadataValue.int(result.lines),
         "file_sha256": result.file_sha256,
-        "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-        "lines_per_second": dg.MetadataValue.float(round(result.rows_per_second, 1)),
+        SECONDS: dg.MetadataValue.float(round(result.seconds, 3)),
+        LINES_PER_SECOND: dg.MetadataValue.float(round(result.rows_per_second, 1)),
         "mb_per_second": dg.MetadataValue.float(
             round(result.bytes / 1e6 / result.seconds, 2) if result.seconds else 0.0
         ),
-        "stage_seconds": dg.MetadataValue.json(result.stage_seconds),
+        STAGE_SECONDS: dg.MetadataValue.json(result.stage_seconds),
     }
     yield dg.MaterializeResult(
-        asset_key="validated_events",
+        asset_key=INGEST_ASSET,
         metadata={
             **shared,
             **table_metadata("events", result.stored),
@@ -191,8 +198,9 @@ class ReconciliationConfig(dg.Config):
 
 
 @dg.asset(
+    name=RECONCILE_ASSET,
     partitions_def=event_files,
-    deps=["validated_events", "rejected_events"],
+    deps=[INGEST_ASSET, "rejected_events"],
     kinds={"duckdb"},
     group_name="events",
     pool=WRITER_POOL,
@@ -244,7 +252,7 @@ def reconciliation_report(
         metadata["ledger"] = dg.MetadataValue.json(report.details)
     if report.note:
         metadata["mode_note"] = report.note
-    metadata["seconds"] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
+    metadata[SECONDS] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
     metadata["dagster/table_name"] = "main.reconciliation_reports"
     return dg.MaterializeResult(metadata=metadata)
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import dagster as dg
 
-from event_platform.store.schema import TABLES
+from event_platform.store.tables import SPECS
 
 
 def column_schema(table: str) -> dg.TableSchema:
+    """The table's spec as the catalog shows it: types, comments and which may be null."""
+    spec = SPECS[table]
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, sql_type) for name, sql_type in TABLES[table].items()]
+        columns=[
+            dg.TableColumn(
+                column.name,
+                column.sql_type,
+                description=column.comment or None,
+                constraints=dg.TableColumnConstraints(nullable=column.nullable),
+            )
+            for column in spec.columns
+        ]
     )
 
 

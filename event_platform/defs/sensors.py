@@ -67,8 +67,8 @@ def build_landing_sensor(
     """The sensor, ticking at most every `interval_seconds`.
 
     The interval bounds how long a landed file waits before its run is created. A tick lists
-    the landing folder (0.86 s at 100k files, benchmarks/latency_bench.py), so a large folder
-    wants a longer interval.
+    the landing folder (benchmarks/latency_bench.py times that), so a large folder wants a
+    longer interval.
     """
 
     @dg.sensor(

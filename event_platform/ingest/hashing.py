@@ -1,8 +1,8 @@
 """`event_hash`: the sha256 (hex) of an event's canonical rendering.
 
 The ingest path hashes in polars, with polars-hash's SHA-2 kernel over the contract's
-`canonical` rendering of the checked text: about half the CPU of DuckDB's `sha256` over the same
-text (see docs/performance.md), and no column crosses into DuckDB and back. Reconciliation
+`canonical` rendering of the checked text: cheaper than DuckDB's `sha256` over the same text
+(docs/performance.md), and no column crosses into DuckDB and back. Reconciliation
 hashes the rows read back from the store with `event_hash_sql` (DuckDB over `canonical_sql`,
 which formats the typed values), a second implementation of the same definition, so a drift
 between the two fails reconciliation loudly.

@@ -32,9 +32,10 @@ import pyarrow as pa
 from event_platform.contract import StreamContract
 from event_platform.ingest.hashing import event_hash_sql, line_digests
 from event_platform.ingest.lines import FileDigest, read_line_chunks
+from event_platform.reconcile.report import SAMPLE_SIZE
 
 LEDGER_CLASSES = ("missing", "doubled", "altered", "mismatched")
-SAMPLE_SIZE = 10
+
 # Lines flagged here, with their verdict: the sample re-derives them, and counts none twice.
 FLAGGED_TABLE = "ledger_flagged"
 

@@ -25,11 +25,12 @@ import pyarrow as pa
 
 from event_platform.contract import StreamContract
 from event_platform.reconcile.independent import Derived, rederive
+from event_platform.reconcile.report import SAMPLE_SIZE
 from event_platform.settings import DEFAULT_RECONCILE_SAMPLE_LINES
-from event_platform.store.schema import DUPLICATE_REASON, TABLES
+from event_platform.store.tables import DUPLICATE_REASON, EVENTS
 
 DEFAULT_SAMPLE_LINES = DEFAULT_RECONCILE_SAMPLE_LINES
-SAMPLE_SIZE = 10
+
 UTF8_BOM = b"\xef\xbb\xbf"
 # Small reads: only a read that holds a sampled line is split into lines, so a sample of a big
 # file creates few Python objects. Newlines are counted in every read (in C).
@@ -166,7 +167,7 @@ def check_sample(
 
 def _value_columns(contract: StreamContract) -> list[str]:
     columns = [f.name for f in contract.scalar_fields]
-    unknown = [name for name in columns if name not in TABLES["events"]]
+    unknown = [name for name in columns if name not in EVENTS.column_names]
     if unknown:
         raise RuntimeError(f"contract {contract.name} names columns events lacks: {unknown}")
     return columns

@@ -2,7 +2,7 @@
 
 polars keeps strings as Arrow string views. `DataFrame.to_arrow()` defaults to the oldest
 compatibility level and so rewrites every string column into `large_string`: a copy of each
-chunk's text, about 0.1 CPU-s per 1M lines on the writer's thread, which bounds ingestion.
+chunk's text on the writer's thread, which bounds ingestion.
 DuckDB reads string views as they are.
 """
 

@@ -10,8 +10,7 @@ from event_platform.store.schema import DUPLICATE_REASON
 def partition_counts(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[int, int, int]:
     """(stored events, rejected lines, duplicate lines) of one source file.
 
-    Read with fetchall: after `fetchone` duckdb 2.0 keeps the result open, and a later
-    `register` on the caller's connection is refused.
+    Read with fetchall, not fetchone (see `event_platform.store`).
     """
     [counts] = con.execute(
         """

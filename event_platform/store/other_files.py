@@ -3,16 +3,16 @@
 The writer (settling duplicates across files), reconciliation (proving a duplicate's event is
 stored) and the uniqueness check all ask this, in two steps:
 - **Nominate** other files through `event_hash_keys`, the writer's 64-bit key per stored event:
-  8 bytes a stored event to scan, where comparing full hashes reads 64 (2.2-2.6 s per partition
-  at 100M stored events, docs/performance.md).
+  8 bytes a stored event to scan, where comparing full hashes reads 64, and that scan grows
+  with the warehouse.
 - **Decide** on the full hash, in the nominated files only: a key is a probe, and two events
   are the same only when their whole sha256 is.
 
 The writer and reconciliation run each step as a statement of its own, holding one join: DuckDB
 spills a lone join's build side when it outgrows the memory cap, where a statement that held
-several joins and a DISTINCT over the same rows ran out of memory on a file of nothing but
-duplicates (docs/performance.md). The uniqueness check decides within a GROUP BY, which DuckDB
-spills as well (a 10M-line partition passes it under the default cap); it reads other files
+several joins and a DISTINCT over the same rows runs out of memory on a file of nothing but
+duplicates. The uniqueness check decides within a GROUP BY, which DuckDB spills as well; it
+reads other files
 only where their keys match this partition's: in a sound store, only on a 64-bit collision.
 """
 

@@ -40,13 +40,18 @@ from pathlib import Path
 import duckdb
 
 from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
-from event_platform.store.connection import LOCK_WAIT_SECONDS, StoreBusyError
-from event_platform.store.schema import (
+from event_platform.store.connection import (
+    LOCK_WAIT_SECONDS,
+    WarehouseError,
+    attach,
+    open_database,
+)
+from event_platform.store.tables import (
     DUPLICATE_REASON,
-    EVENTS_COLUMNS,
-    RECONCILIATION_COLUMNS,
-    REJECTED_COLUMNS,
-    TABLES,
+    EVENTS,
+    RECONCILIATION_REPORTS,
+    REJECTED_EVENTS,
+    SPECS,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,11 +74,6 @@ class PublishResult:
     removed: list[Path] = field(default_factory=list)
 
 
-def _columns(columns: dict[str, str], alias: str = "") -> str:
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(f"{prefix}{name}" for name in columns)
-
-
 def snapshot_sequence(path: Path) -> int | None:
     """The `<n>` of a snapshot file name, or None for any other file."""
     match = SNAPSHOT_PATTERN.match(path.name)
@@ -90,29 +90,12 @@ def _snapshots(published_dir: Path) -> list[tuple[int, Path]]:
 
 
 def _attach_warehouse(con: duckdb.DuckDBPyConnection, warehouse: Path, wait_seconds: float) -> None:
-    """Attach the warehouse read-only, retrying while an ingestion run holds its lock."""
-    if not warehouse.exists():
-        # Nothing ingested yet: publish empty tables rather than fail, so /ready turns green.
-        con.execute("ATTACH ':memory:' AS wh")
-        for table, columns in TABLES.items():
-            body = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
-            con.execute(f"CREATE TABLE wh.main.{table} ({body})")
-        return
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.05
-    while True:
-        try:
-            con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse)])
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() >= deadline:
-                raise StoreBusyError(
-                    f"{warehouse} is locked by another process for over {wait_seconds:.0f}s"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    """Attach the warehouse read-only, waiting while an ingestion run holds its lock.
+
+    Nothing ingested yet (no file): empty tables are published rather than a failure, so /ready
+    turns green.
+    """
+    attach(con, warehouse, "wh", read_only=True, wait_seconds=wait_seconds)
     present = {
         row[0]
         for row in con.execute(
@@ -120,15 +103,19 @@ def _attach_warehouse(con: duckdb.DuckDBPyConnection, warehouse: Path, wait_seco
             "AND schema_name = 'main'"
         ).fetchall()
     }
-    missing = [table for table in TABLES if table not in present]
+    missing = [table for table in SPECS if table not in present]
     if missing:
-        raise RuntimeError(f"warehouse {warehouse} lacks tables {missing}; run an ingestion first")
+        con.execute("DETACH wh")
+        raise WarehouseError(
+            f"the warehouse {warehouse} lacks tables {missing}; run an ingestion first"
+        )
 
 
 _COPY_STATEMENTS = (
     # Latest report per file; only files whose latest report passed are served.
     f"""CREATE TABLE snap.main.reconciliation_reports AS
-        SELECT {_columns(RECONCILIATION_COLUMNS)} FROM wh.main.reconciliation_reports
+        SELECT {RECONCILIATION_REPORTS.column_list(published=True)}
+        FROM wh.main.reconciliation_reports
         ORDER BY source_file, checked_at""",
     # A file is served when the version stored now (its ingestion run and file digest) has a
     # passing latest reconciliation: a newer version stored but not yet reconciled is not.
@@ -142,12 +129,12 @@ _COPY_STATEMENTS = (
              AND r.file_sha256 = i.file_sha256
         WHERE r.passed""",
     f"""CREATE TABLE snap.main.events AS
-        SELECT {_columns(EVENTS_COLUMNS, "e")} FROM wh.main.events e
+        SELECT {EVENTS.column_list("e", published=True)} FROM wh.main.events e
         SEMI JOIN snap.main.published_files p
             ON e.source_file = p.source_file AND e.run_id = p.ingest_run_id
         ORDER BY e.event_time, e.event_hash""",
     f"""CREATE TABLE snap.main.rejected_events AS
-        SELECT {_columns(REJECTED_COLUMNS)} FROM wh.main.rejected_events
+        SELECT {REJECTED_EVENTS.column_list(published=True)} FROM wh.main.rejected_events
         ORDER BY source_file, line_number""",
 )
 
@@ -252,11 +239,13 @@ def publish_snapshot(
     # Capped like every other connection, spilling beside the snapshot: copying and sorting a
     # large warehouse's events would otherwise take DuckDB's default of 80% of the machine.
     spill = published_dir / f".{name}.{os.getpid()}.spill"
-    con = duckdb.connect(
+    con = open_database(
         ":memory:",
-        config={"memory_limit": memory_limit, "temp_directory": str(spill)},
+        read_only=False,
+        memory_limit=memory_limit,
+        config={"temp_directory": str(spill)},
+        what="the snapshot's working database",
     )
-    con.execute("SET enable_progress_bar = false")
     try:
         con.execute(f"ATTACH ? AS snap (ROW_GROUP_SIZE {SNAPSHOT_ROW_GROUP_ROWS})", [str(building)])
         _build(con, warehouse, wait_seconds)

@@ -21,8 +21,7 @@ def rowid_span(
     """(first, last) rowid of the partition's rows in `table`, or None when it has none."""
     if table not in _TABLES:
         raise ValueError(f"not a partitioned table: {table}")
-    # fetchall: after `fetchone` duckdb 2.0 keeps the result open and refuses a later
-    # `register` on the connection.
+    # fetchall, not fetchone: see `event_platform.store`.
     [(first, last)] = con.execute(
         f"SELECT min(rowid), max(rowid) FROM main.{table} WHERE source_file = $f",
         {"f": source_file},

@@ -2,8 +2,8 @@
 
 Within the partition its events are compared with each other. Other files are searched through
 `event_hash_keys`, the writer's 64-bit key index: comparing with every stored hash reads
-64 bytes per stored event, 2.2-2.6 s per partition at 100M stored events, where the index is 8
-bytes (docs/performance.md). The index is trusted only where it is checked: this partition's
+64 bytes per stored event, where the index is 8 (`store/other_files.py`). The index is trusted
+only where it is checked: this partition's
 entries must equal the keys of its events. A row added to another file behind the writer's back
 has no index entry, so it is found from that file's side: by this search run for that file, and
 by that file's reconciliation, which counts the row as unexpected.

@@ -1,36 +1,21 @@
 """Writes one partition (one source file) into the store atomically.
 
-The writer opens a transaction, deletes the partition's rows from `events` and
-`rejected_events`, streams each validated chunk in with `INSERT ... SELECT` from Arrow, and
-commits at the end: a crash or a failed run rolls back to the previous state of the partition,
-and a re-run replaces rather than doubles it.
+One transaction per partition: delete its old rows, insert each validated chunk from Arrow,
+commit. A crash or failed run rolls back to the partition's previous state, and a re-run
+replaces rather than doubles it; since the old rows go first, a file never duplicates itself.
 
-Duplicates are decided inside the same transaction. Within a chunk, a line is a duplicate when
-an earlier line of the chunk has its hash (`first_in_chunk`), and it is written to
-`rejected_events` at once. Against earlier chunks and other files:
-- **Within the file**: while the file has stored at most `PROBE_KEYS_LIMIT` lines, each chunk
-  probes `file_keys`, a temporary table of the 64-bit key of every stored line, and the full
-  hashes of this run's rows decide; such a line is never stored. A probe scans every key so
-  far, so past the limit chunks are no longer probed, and the lines that repeat an earlier
-  chunk are settled once after the last chunk: one `GROUP BY` over `file_keys` nominates the
-  repeated keys and the full hashes decide. Probing every chunk of a 50M-line file ran it at
-  106k lines/s against 257k at 20M (0.7 CPU-s a probe at the end; docs/performance.md). Moving
-  lines after the fact costs more: the file is read again, and once rows were deleted from
-  this transaction's own inserts its COMMIT took 1.0-1.4 s instead of 0.22 s for 1M lines
-  (DuckDB then discards the row groups it already wrote and appends every row again).
-  Settling everything that way cost +30% for a 1M-line file with 1% of its lines repeating
-  earlier chunks, so the probe is kept while it is cheap.
-- **Against other files**: the files that share a 64-bit key with this file's lines are found
-  through `event_hash_keys` (a key per stored event), and this file's stored lines whose full
-  hash one of them stores are found. Probing every chunk against the whole warehouse cost
-  19 ms per chunk at 5M stored events and 0.55 s at 200M, 50 times over for a 5M-line file.
-Both kinds of late lines are moved from `events` to `rejected_events`, with their raw text read
-from the file again (`reread`). No statement holds more than one join, so a file of nothing but
-duplicates stays within DuckDB's memory cap (`store/other_files.py`).
+Duplicates are decided in the same transaction, cheapest first. Repeats within a chunk are
+caught as it is written (`first_in_chunk`). Repeats of an earlier chunk are caught by probing
+`file_keys` while the file is shorter than `PROBE_KEYS_LIMIT`; past it, probing every chunk
+would be quadratic in the file, so they are settled once after the last chunk. Lines stored in
+other files are settled once after the last chunk too (`store/other_files.py`), not probed per
+chunk, so a large warehouse is not paid for per chunk. Moving a line after the fact costs a
+re-read and makes COMMIT rewrite the partition (DuckDB rewrites a transaction's row groups
+once any of its own inserts is deleted), which is why the probe stays while it is cheap.
 
-Since this partition's old rows were deleted first, re-ingesting a file is never a duplicate of
-itself. Keys only nominate candidates (a 1-in-2^64 collision is possible); the full hashes
-decide.
+64-bit keys only nominate candidates; the full hashes decide. No statement holds more than one
+join, so DuckDB can spill each and a file of nothing but duplicates stays within the memory
+cap. Figures for all of this: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -45,11 +30,17 @@ import polars as pl
 from event_platform.contract import StreamContract
 from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
-from event_platform.store.schema import DUPLICATE_REASON
+from event_platform.store.tables import (
+    DUPLICATE_REASON,
+    EVENT_HASH_KEYS,
+    EVENTS,
+    INGESTIONS,
+    REJECTED_EVENTS,
+)
 
-# While `file_keys` holds at most this many keys, each chunk probes it (at most ~0.03 CPU-s,
-# and 64 MB: well inside the 256 MB cap, where the table would start to spill). Swept from 1M
-# to 16M with benchmarks/statement_timeline.py (docs/performance.md, the round of 7c80524).
+# While `file_keys` holds at most this many keys, each chunk probes it: a probe stays cheap and
+# the table stays well inside the default memory cap. `statement_timeline.py
+# --probe-keys-limit` sweeps it (docs/performance.md).
 PROBE_KEYS_LIMIT = 4_000_000
 # A valid row of a probed chunk is stored when it is its hash's first line in the chunk and no
 # earlier line has it; in a chunk past the limit, when it is the first in the chunk.
@@ -111,8 +102,7 @@ _SETTLE_TABLES = (
 
 # Removes one range of the late lines from this run's events. This run's rows were stored in
 # line order, so their zone maps skip every row group outside the range. One DELETE of every
-# late line of a 10M-line file of duplicates (9.8M) ran out of memory under 256 MB; a million
-# lines at a time took 0.06 s each.
+# late line of a large file of duplicates runs out of memory under the cap; a range does not.
 _DELETE_LATE = """
 DELETE FROM main.events
 WHERE ingested_at = $now AND source_file = $source_file AND line_number BETWEEN $low AND $high
@@ -129,12 +119,10 @@ _LATE_IN_RANGE = (
 # digest and its event hash, so that reconciliation proves it without parsing the line again;
 # `{rows}` holds `line_number`, `raw`, `line_digest` and `event_hash`. Used per chunk, and for
 # the lines found after the last chunk.
-_INSERT_DUPLICATES = """
-INSERT INTO main.rejected_events (source_file, line_number, raw_line, reasons, rejected_at,
-                                  run_id, line_digest, event_hash)
-SELECT $source_file, line_number, raw, [$reason], $now, $run_id, line_digest, event_hash
-FROM {rows}
-"""
+_INSERT_DUPLICATES = REJECTED_EVENTS.insert_sql(
+    "SELECT $source_file, line_number, raw, [$reason], $now, $run_id, line_digest, event_hash "
+    "FROM {rows}"
+)
 # The ledger columns of the late lines, kept before their events are deleted.
 _KEEP_LATE = """
 INSERT INTO late_rows
@@ -142,6 +130,30 @@ SELECT line_number, line_digest, event_hash FROM main.events
 WHERE ingested_at = $now AND source_file = $source_file AND line_number BETWEEN $low AND $high
   AND line_number IN (SELECT line_number FROM late_lines WHERE line_number BETWEEN $low AND $high)
 """
+
+# The `events` columns a run's parameters fill; the others come from the validated chunk.
+_EVENTS_FROM_PARAMETERS = {
+    "source_file": "$source_file",
+    "ingested_at": "$now",
+    "run_id": "$run_id",
+}
+
+
+def _events_select(contract: StreamContract) -> str:
+    """The select list of an `events` insert from a validated chunk, in the spec's order.
+
+    A column neither the chunk nor the run provides is NULL, as an insert naming fewer columns
+    would leave it; a contract field `events` lacks is refused here rather than mid-run.
+    """
+    chunk = {"event_hash", "line_number", "line_digest", *(f.name for f in contract.scalar_fields)}
+    unknown = sorted(chunk - set(EVENTS.column_names))
+    if unknown:
+        raise ValueError(f"contract {contract.name} names columns events lacks: {unknown}")
+    return ", ".join(
+        _EVENTS_FROM_PARAMETERS.get(name, name if name in chunk else "NULL")
+        for name in EVENTS.column_names
+    )
+
 
 # Reads lines again: given their numbers in ascending batches (`lines.lines_again`), yields
 # frames of `line_number` and `raw`.
@@ -184,7 +196,9 @@ class PartitionWriter:
         # Told when the settle after the last chunk has lines to move: for a file of nothing but
         # duplicates that takes as long as the first pass, with no chunk progress to show.
         self.log = log
-        self._stored_columns = [f.name for f in contract.scalar_fields]
+        self._insert_events = EVENTS.insert_sql(
+            f"SELECT {_events_select(contract)} FROM valid_chunk WHERE {{stored_when}}"
+        )
         # Whether a chunk went unprobed: then the settle looks for repeats of earlier chunks.
         self._unprobed = False
         # (sha256, lines) of the whole file, told once its last chunk is written.
@@ -220,28 +234,20 @@ class PartitionWriter:
     def write(self, valid: pl.DataFrame, rejected: pl.DataFrame) -> None:
         """Append one validated chunk.
 
-        Every result is read with fetchall: after `fetchone` duckdb 2.0 keeps the result open,
-        and a caller's `register` on this connection would be refused.
+        Every result is read with fetchall, not fetchone (see `event_platform.store`).
 
         `valid` carries `event_hash`, `hash_key`, `first_in_chunk`, `line_digest` (see
         `event_platform.ingest.hashing`) and its `raw` bytes, which a duplicate keeps in
         `rejected_events`; `rejected` carries `line_digest` too.
         """
-        columns = ", ".join(self._stored_columns)
         # The SQL reads these two locals through DuckDB's replacement scan. `con.register` would
         # create a temporary view per chunk, and inside this long transaction a dropped view
-        # (with its Arrow data) lives until COMMIT: memory grew ~250 MB per chunk that way.
+        # (with its Arrow data) lives until COMMIT, so memory would grow with every chunk.
         valid_chunk = arrow_view(valid)
         rejected_chunk = arrow_view(rejected)  # noqa: F841 - read by the SQL below
         stored_when = _PROBED if self._probe(valid_chunk) else _UNPROBED
         stored = self.con.execute(
-            f"""
-            INSERT INTO main.events (event_hash, {columns}, source_file, line_number,
-                                     ingested_at, run_id, line_digest)
-            SELECT event_hash, {columns}, $source_file, line_number, $now, $run_id, line_digest
-            FROM valid_chunk WHERE {stored_when}
-            """,
-            self.params,
+            self._insert_events.format(stored_when=stored_when), self.params
         ).fetchall()[0][0]
         self.con.execute(
             f"INSERT INTO file_keys SELECT hash_key, line_number FROM valid_chunk "
@@ -252,12 +258,10 @@ class PartitionWriter:
             {**self.params, "reason": DUPLICATE_REASON},
         ).fetchall()[0][0]
         rejected = self.con.execute(
-            """
-            INSERT INTO main.rejected_events (source_file, line_number, raw_line, reasons,
-                                              rejected_at, run_id, line_digest)
-            SELECT $source_file, line_number, raw_line, reasons, $now, $run_id, line_digest
-            FROM rejected_chunk
-            """,
+            REJECTED_EVENTS.insert_sql(
+                "SELECT $source_file, line_number, raw_line, reasons, $now, $run_id, "
+                "line_digest, NULL FROM rejected_chunk"
+            ),
             self.params,
         ).fetchall()[0][0]
         self.counts.stored += stored
@@ -326,7 +330,7 @@ class PartitionWriter:
             self._move_late_duplicates(late, first, last)
             published += " ANTI JOIN late_lines USING (line_number)"
         self.con.execute(
-            f"INSERT INTO main.event_hash_keys SELECT $source_file, hash_key FROM ({published})",
+            EVENT_HASH_KEYS.insert_sql(f"SELECT $source_file, hash_key FROM ({published})"),
             {"source_file": self.params["source_file"]},
         )
         self._record_version()
@@ -347,19 +351,16 @@ class PartitionWriter:
             raise RuntimeError("the writer was not told which file it stored (file_read)")
         sha256, lines = self._file
         self.con.execute(
-            """
-            INSERT INTO main.ingestions (source_file, run_id, file_sha256, lines_total, stored,
-                                         rejected, duplicates, ingested_at)
-            VALUES ($source_file, $run_id, $sha256, $lines, $stored, $rejected, $duplicates,
-                    $now)
-            """,
+            INGESTIONS.insert_row_sql(),
             {
-                **self.params,
-                "sha256": sha256,
-                "lines": lines,
+                "source_file": self.params["source_file"],
+                "run_id": self.params["run_id"],
+                "file_sha256": sha256,
+                "lines_total": lines,
                 "stored": self.counts.stored,
                 "rejected": self.counts.rejected,
                 "duplicates": self.counts.duplicates,
+                "ingested_at": self.params["now"],
             },
         )
 
