@@ -26,7 +26,7 @@ import duckdb
 from event_platform.store.tables import EVENTS
 
 # The event row as the API serves it: the `events` spec without the run that stored it.
-EVENT_FIELDS = tuple(name for name in EVENTS.column_names if name != "run_id")
+EVENT_FIELDS = EVENTS.served_columns
 
 
 def _iso(column: str) -> str:

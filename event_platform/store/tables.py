@@ -49,6 +49,8 @@ class Column:
     comment: str = ""
     # Chosen here rather than left to DuckDB; fixed when the table is created.
     compression: str | None = None
+    # Whether the HTTP API serves it (its response models are built from the served columns).
+    served: bool = True
 
     @property
     def python_type(self) -> type:
@@ -101,6 +103,10 @@ class TableSpec:
         values = ", ".join(f"${name}" for name in self.column_names)
         return self.insert_sql(f"VALUES ({values})", schema=schema)
 
+    @property
+    def served_columns(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns if column.served)
+
     def python_types(self) -> dict[str, tuple[type, bool]]:
         """Column -> (Python type, nullable): what an API response model declares."""
         return {column.name: (column.python_type, column.nullable) for column in self.columns}
@@ -127,7 +133,7 @@ EVENTS = TableSpec(
         Column("source_file", "VARCHAR", comment="the landed file (partition key)"),
         Column("line_number", "BIGINT", comment="1-based line of the source file"),
         Column("ingested_at", "TIMESTAMP", nullable=True),
-        Column("run_id", "VARCHAR", comment="the ingestion run that stored the row"),
+        Column("run_id", "VARCHAR", comment="the ingestion run that stored the row", served=False),
     ),
     comment="Valid events, one per distinct event_hash.",
     key=("event_hash",),
@@ -168,6 +174,7 @@ RECONCILIATION_REPORTS = TableSpec(
             "VARCHAR",
             nullable=True,
             comment="the ingestion run whose rows were reconciled (`ingestions.run_id`)",
+            served=False,
         ),
     ),
     comment="Every reconciliation of a partition; the history per file is kept.",
