@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from event_platform.pubsub.admin import publish_lines, setup  # noqa: E402
 from event_platform.pubsub.consumer import drain, make_subscriber  # noqa: E402
-from event_platform.pubsub.settings import PubSubSettings  # noqa: E402
+from event_platform.settings import PubSubSettings, Settings  # noqa: E402
 
 
 def event_lines(count: int, offset: int = 0) -> list[bytes]:
@@ -72,7 +72,7 @@ def fresh_settings(base: PubSubSettings, landing: Path) -> PubSubSettings:
 
 
 def run(messages: int, live_messages: int, work: Path) -> dict[str, object]:
-    base = PubSubSettings.from_env({"EVENT_PLATFORM_DATA_DIR": str(work)})
+    base = Settings.from_env({"EVENT_PLATFORM_DATA_DIR": str(work)}).pubsub
     result: dict[str, object] = {
         "messages": messages,
         "batch_max_messages": base.batch_max_messages,

@@ -32,7 +32,7 @@ import pytest
 
 from event_platform.pubsub.admin import setup
 from event_platform.pubsub.message_lines import decode_lines
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings
 
 START_TIMEOUT_S = 60.0
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from event_platform.api import ApiSettings
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.reconcile.reconciliation import reconcile_partition, record_report
+from event_platform.settings import ApiSettings
 from event_platform.store.connection import connect
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from event_platform.api import ApiSettings
+from event_platform.settings import ApiSettings
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.servers import free_port, process_group, wait_until
 from event_platform_tests.test_api import (

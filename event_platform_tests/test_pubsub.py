@@ -19,7 +19,7 @@ from google.cloud import pubsub_v1
 from event_platform.cli.pubsub import main as pubsub_main
 from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.message_lines import UNIT_SEPARATOR, decode_lines, encode_lines, to_line
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings
 from event_platform_tests.conftest import event_line
 from event_platform_tests.pubsub_emulator import (
     crash_between_write_and_ack,

@@ -43,7 +43,6 @@ from event_platform.api.cursor import BadCursorError, decode_cursor, encode_curs
 from event_platform.api.metrics import build_registry
 from event_platform.api.pages import EVENT_COLUMNS, EVENT_FIELDS, After, TimeExtent, fetch_page
 from event_platform.api.privacy import mask_email, mask_phone
-from event_platform.api.settings import ApiSettings
 from event_platform.api.snapshot import (
     NO_SNAPSHOT,
     UNREADABLE_SNAPSHOT,
@@ -51,6 +50,7 @@ from event_platform.api.snapshot import (
     SnapshotUnavailableError,
 )
 from event_platform.contract.reasons import disclosed_reasons
+from event_platform.settings import ApiSettings, Settings
 
 logger = logging.getLogger("event_platform.api")
 
@@ -572,5 +572,6 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """For `uvicorn --factory event_platform.api.app:app_from_env`."""
-    return create_app(ApiSettings.from_env())
+    """For `uvicorn --factory event_platform.api.app:app_from_env`: the entry point that reads
+    the environment, once, when the API is served without `event-platform serve`."""
+    return create_app(Settings.from_env().api)
