@@ -32,7 +32,7 @@ import pytest
 
 from event_platform.pubsub.admin import setup
 from event_platform.pubsub.message_lines import decode_lines
-from event_platform.settings import PubSubSettings
+from event_platform.settings import PubSubSettings, Settings
 
 START_TIMEOUT_S = 60.0
 
@@ -135,7 +135,7 @@ def pubsub(emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pu
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    settings = PubSubSettings.from_env()
+    settings = Settings.from_env().pubsub
     setup(settings)
     return settings
 
