@@ -22,7 +22,6 @@ from event_platform.store.connection import LOCK_WAIT_SECONDS, WarehouseError, c
 class PlatformResource(dg.ConfigurableResource):
     """Where files land and are published, and the thresholds the checks use."""
 
-    data_dir: str
     # Derived by `Settings`, never here; they cross into Dagster config as strings.
     landing_folder: str
     published_folder: str
@@ -37,7 +36,6 @@ class PlatformResource(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls, settings: Settings) -> PlatformResource:
         return cls(
-            data_dir=str(settings.data_dir),
             landing_folder=str(settings.landing_dir),
             published_folder=str(settings.published_dir),
             allowed_event_types=sorted(settings.allowed_event_types),
