@@ -181,12 +181,14 @@ PUBSUB_FIELDS = tuple(
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    """Every resource the definitions and `event-platform ingest` bind, from one `Settings`."""
+    """The lineage's resources, bound by the definitions and `event-platform ingest`.
+
+    The Pub/Sub source binds its own `PubSubResource` (`defs.pubsub.pubsub_defs`).
+    """
     return {
         "duckdb": WarehouseResource(
             database=str(settings.duckdb_path),
             connection_config={"memory_limit": settings.duckdb_memory_limit},
         ),
         "platform": PlatformResource.from_settings(settings),
-        "pubsub": PubSubResource.from_settings(settings.pubsub),
     }
