@@ -30,7 +30,11 @@ from event_platform.ingest.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.ingest.hashing import event_hash_sql
 from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest
 from event_platform.reconcile.report import SAMPLE_SIZE, ReconciliationReport
-from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
+from event_platform.settings import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_MAX_LINE_BYTES,
+)
 from event_platform.store.arrow import arrow_view
 from event_platform.store.other_files import STORED_IN_OTHERS, files_sharing_keys
 from event_platform.store.spans import rowid_span
@@ -164,7 +168,7 @@ def reconcile_partition(
     run_id: str,
     source_file: str | None = None,
     contract: StreamContract = EVENTS_CONTRACT,
-    allowed_event_types: frozenset[int] = frozenset(range(1, 11)),
+    allowed_event_types: frozenset[int] = DEFAULT_EVENT_TYPES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
