@@ -31,7 +31,7 @@ from pathlib import Path
 
 from event_platform.pubsub.admin import publish_lines, setup
 from event_platform.pubsub.consumer import drain, make_subscriber
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def fresh_settings(base: PubSubSettings, landing: Path) -> PubSubSettings:
 
 
 def run(messages: int, live_messages: int, work: Path) -> dict[str, object]:
-    base = PubSubSettings.from_env({"EVENT_PLATFORM_DATA_DIR": str(work)})
+    base = Settings.from_env({"EVENT_PLATFORM_DATA_DIR": str(work)}).pubsub
     result: dict[str, object] = {
         "messages": messages,
         "batch_max_messages": base.batch_max_messages,

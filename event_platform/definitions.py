@@ -1,4 +1,8 @@
-"""The code location: everything under `event_platform.defs`, wired to settings from the env."""
+"""The code location: everything under `event_platform.defs`, wired to settings from the env.
+
+This module is the Dagster entry point: it reads the settings once and hands them to the
+sensors it builds and, as resources, to every asset, check and sensor.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         # the steps are short and share one file, and a process per step costs seconds each.
         executor=dg.in_process_executor,
     )
-    return dg.Definitions.merge(lineage, pubsub_defs())
+    return dg.Definitions.merge(lineage, pubsub_defs(settings.pubsub))
 
 
 defs = build_definitions()

@@ -1,7 +1,9 @@
-"""The one place that reads configuration from the environment.
+"""The one settings tree, and the one reader of the environment.
 
-Every entry point (Dagster definitions, the CLI, the HTTP API, the Pub/Sub consumer) builds a
-`Settings` from the environment, so a setting means the same thing everywhere.
+Each entry point (the CLI, the Dagster definitions, the API app factory, the Pub/Sub consumer)
+calls `Settings.from_env()` once and hands the result, or one of its sections, down; nothing
+below an entry point reads the environment, so a setting means the same thing everywhere and a
+bad value fails once, at start, with a `SettingsError` naming the variable and what it accepts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 DEFAULT_DATA_DIR = "data"
+WAREHOUSE_FILE = "warehouse.duckdb"
+CURRENT_SNAPSHOT = "current.duckdb"
+DEFAULT_EVENT_TYPES: frozenset[int] = frozenset(range(1, 11))
 # DuckDB's buffer pool defaults to 80% of RAM and caches the growing warehouse; capped, it
 # spills to disk instead, which keeps an ingestion's memory flat as files and tables grow.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
@@ -24,42 +29,70 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 2
 # one runaway line neither fails its file nor takes memory in proportion to its length.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 # Reconciliation: by the line ledger and an independent sample, or by re-deriving every line
-# (event_platform/reconcile/reconciliation.py).
+# (event_platform/reconcile/partition.py).
 RECONCILE_MODES = ("ledger", "full")
 DEFAULT_RECONCILE_MODE = "ledger"
 DEFAULT_RECONCILE_SAMPLE_LINES = 10_000
 
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8080
+# A page is mostly DuckDB time, which releases the GIL, but the Python around it does not;
+# one process per core served the large benchmark best.
+DEFAULT_API_WORKERS = 2
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# `pii`: unmasked personal data; `metrics`: may scrape /metrics (alone: nothing else).
+KNOWN_SCOPES = frozenset({"pii", "metrics"})
 
-class ConfigError(ValueError):
-    """A setting in the environment cannot be read; the message names the variable."""
+DEFAULT_PUBSUB_PROJECT = "event-platform-local"
 
-
-def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], T]) -> T:
-    text = env.get(name, default)
-    try:
-        return parse(text)
-    except ValueError as error:
-        raise ConfigError(f"{name}={text!r} is not valid ({error})") from None
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError("must be at least 1")
-    return value
+API_KEYS_VARIABLE = "EVENT_PLATFORM_API_KEYS"
+API_KEYS_FORM = f"comma-separated key[:scope...] with scopes from {sorted(KNOWN_SCOPES)}"
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be at least 0")
-    return value
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable and the accepted form."""
+
+    @classmethod
+    def invalid(cls, name: str, text: str | None, expected: str) -> SettingsError:
+        """`text=None` hides the value: it may be a secret (API keys) that must not be logged."""
+        shown = "(value hidden)" if text is None else repr(text)
+        return cls(f"{name}={shown} is not valid: expected {expected}")
+
+
+# ---- parse helpers: each returns a parser and the accepted form for the error message ----
+
+
+def _integer(low: int, high: int | None = None) -> tuple[Callable[[str], int], str]:
+    form = f"an integer {low}-{high}" if high is not None else f"an integer >= {low}"
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError(form)
+        return value
+
+    return parse, form
+
+
+def _number(*, positive: bool = False) -> tuple[Callable[[str], float], str]:
+    form = "a number > 0" if positive else "a number"
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if value != value or (positive and not value > 0):  # NaN passes every comparison
+            raise ValueError(form)
+        return value
+
+    return parse, form
+
+
+RECONCILE_MODE_FORM = f"one of {', '.join(RECONCILE_MODES)}"
 
 
 def reconcile_mode(text: str) -> str:
     """A reconciliation mode by name, or a ValueError naming the modes."""
     if text not in RECONCILE_MODES:
-        raise ValueError(f"must be one of {', '.join(RECONCILE_MODES)}")
+        raise ValueError(RECONCILE_MODE_FORM)
     return text
 
 
@@ -76,17 +109,150 @@ def _int_set(text: str) -> frozenset[int]:
         else:
             values.add(int(part))
     if not values:
-        raise ValueError(f"no event types in {text!r}")
+        raise ValueError("no event types")
     return frozenset(values)
+
+
+INT_SET_FORM = "integers and ranges such as 1-10 or 1,2,5-7"
+
+
+def parse_api_keys(text: str) -> dict[str, frozenset[str]]:
+    """`k1:pii,k2` -> {"k1": {"pii"}, "k2": {}}; unknown scopes fail loudly rather than grant.
+
+    The error never repeats the value: it holds the keys themselves.
+    """
+    keys: dict[str, frozenset[str]] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, *scopes = item.split(":")
+        wanted = frozenset(scope.strip() for scope in scopes if scope.strip())
+        unknown = wanted - KNOWN_SCOPES
+        if not key.strip():
+            raise SettingsError.invalid(
+                API_KEYS_VARIABLE, None, f"{API_KEYS_FORM} (a key is empty)"
+            )
+        if unknown:
+            raise SettingsError.invalid(
+                API_KEYS_VARIABLE, None, f"{API_KEYS_FORM} (unknown scope {sorted(unknown)})"
+            )
+        keys[key.strip()] = wanted
+    return keys
+
+
+def _read(
+    env: Mapping[str, str], name: str, default: T, parser: tuple[Callable[[str], T], str]
+) -> T:
+    """The variable parsed, or its default when unset (an empty value is a value, and wrong)."""
+    text = env.get(name)
+    if text is None:
+        return default
+    parse, form = parser
+    try:
+        return parse(text)
+    except ValueError:
+        raise SettingsError.invalid(name, text, form) from None
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name) or default
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name) or None
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    text = env.get(name)
+    return Path(text).expanduser() if text else default
+
+
+# ---- the sections ----
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where the API reads from, who may call it and where it listens.
+
+    `landing_dir` and `warehouse_path` only feed /metrics (pending files, the warehouse's size,
+    by stat, never opened); a test may leave them out.
+    """
+
+    snapshot_path: Path
+    api_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    host: str = DEFAULT_API_HOST
+    port: int = DEFAULT_API_PORT
+    workers: int = DEFAULT_API_WORKERS
+    landing_dir: Path | None = None
+    warehouse_path: Path | None = None
+
+    def check_bind(self) -> None:
+        """Refuse a non-loopback bind without keys: anyone on the network could read the data."""
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port {self.port} is out of range: expected an integer 1-65535")
+        if self.workers < 1:
+            raise SettingsError(f"workers {self.workers} is not valid: expected an integer >= 1")
+        if not self.api_keys and self.host not in LOOPBACK_HOSTS:
+            raise SettingsError(
+                f"refusing to listen on {self.host!r} without API keys; set "
+                f"{API_KEYS_VARIABLE} (e.g. 'key1:pii,key2') or bind 127.0.0.1"
+            )
+
+
+@dataclass(frozen=True)
+class PubSubSettings:
+    """Where to pull from, how big a micro-batch file may grow, and where it lands.
+
+    The same values drive the emulator locally (`PUBSUB_EMULATOR_HOST` set, read by the Google
+    client itself) and GCP in production (unset: Application Default Credentials).
+    """
+
+    project: str
+    topic: str | None
+    subscription: str | None
+    landing_dir: Path
+    state_dir: Path
+    batch_max_messages: int = 1000
+    batch_max_seconds: float = 2.0
+    max_delivery_attempts: int = 5
+    dead_letter_topic: str | None = None
+    ack_deadline_seconds: int = 60
+    # A sensor tick is killed at 60 s; the drain stops starting new batches after this budget.
+    sensor_drain_seconds: float = 30.0
+    # The backlog check warns when the oldest message waited longer than this before we pulled it.
+    max_message_age_seconds: float = 600.0
+
+    @property
+    def dead_letter_topic_name(self) -> str | None:
+        """Explicit name, else `<topic>-dead-letter`: a policy without a topic is no policy."""
+        if self.dead_letter_topic:
+            return self.dead_letter_topic
+        return f"{self.topic}-dead-letter" if self.topic else None
+
+    @property
+    def dead_letter_subscription_name(self) -> str | None:
+        """Pub/Sub drops messages published to a topic with no subscription; this keeps them."""
+        name = self.dead_letter_topic_name
+        return f"{name}-sub" if name else None
+
+    @property
+    def status_path(self) -> Path | None:
+        """Counters shared by the sensor, the standalone consumer and the observation."""
+        if not self.subscription:
+            return None
+        return self.state_dir / f"{self.subscription}.status.json"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Runtime settings; see README's Configuration table for each variable."""
+    """The whole tree; see README's Configuration table for each variable."""
 
     data_dir: Path
     duckdb_path: Path
-    allowed_event_types: frozenset[int] = field(default_factory=lambda: frozenset(range(1, 11)))
+    api: ApiSettings
+    pubsub: PubSubSettings
+    allowed_event_types: frozenset[int] = DEFAULT_EVENT_TYPES
     rejection_warn_rate: float = 0.01
     rejection_error_rate: float = 0.05
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
@@ -99,46 +265,108 @@ class Settings:
 
     @property
     def landing_dir(self) -> Path:
-        return self.data_dir / "landing"
+        return _landing(self.data_dir)
 
     @property
     def published_dir(self) -> Path:
-        return self.data_dir / "published"
+        return _published(self.data_dir)
+
+    @property
+    def pubsub_state_dir(self) -> Path:
+        return _pubsub_state(self.data_dir)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        data_dir = Path(env.get("EVENT_PLATFORM_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
-        duckdb_path = Path(
-            env.get("EVENT_PLATFORM_DUCKDB", str(data_dir / "warehouse.duckdb"))
-        ).expanduser()
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        data_dir = _path(env, "EVENT_PLATFORM_DATA_DIR", Path(DEFAULT_DATA_DIR))
+        duckdb_path = _path(env, "EVENT_PLATFORM_DUCKDB", data_dir / WAREHOUSE_FILE)
+        landing = _landing(data_dir)
+        api = ApiSettings(
+            snapshot_path=_path(
+                env, "EVENT_PLATFORM_API_SNAPSHOT", _published(data_dir) / CURRENT_SNAPSHOT
+            ),
+            api_keys=parse_api_keys(env.get(API_KEYS_VARIABLE, "")),
+            host=_text(env, "EVENT_PLATFORM_API_HOST", DEFAULT_API_HOST),
+            port=_read(env, "EVENT_PLATFORM_API_PORT", DEFAULT_API_PORT, _integer(1, 65535)),
+            workers=_read(env, "EVENT_PLATFORM_API_WORKERS", DEFAULT_API_WORKERS, _integer(1)),
+            landing_dir=landing,
+            warehouse_path=duckdb_path,
+        )
+        pubsub = PubSubSettings(
+            project=_text(env, "EVENT_PLATFORM_PUBSUB_PROJECT", DEFAULT_PUBSUB_PROJECT),
+            topic=_optional(env, "EVENT_PLATFORM_PUBSUB_TOPIC"),
+            subscription=_optional(env, "EVENT_PLATFORM_PUBSUB_SUBSCRIPTION"),
+            landing_dir=landing,
+            state_dir=_pubsub_state(data_dir),
+            batch_max_messages=_read(
+                env, "EVENT_PLATFORM_PUBSUB_BATCH_MAX_MESSAGES", 1000, _integer(1)
+            ),
+            batch_max_seconds=_read(
+                env, "EVENT_PLATFORM_PUBSUB_BATCH_MAX_SECONDS", 2.0, _number(positive=True)
+            ),
+            # Pub/Sub's own bounds for a dead-letter policy and for an ack deadline.
+            max_delivery_attempts=_read(
+                env, "EVENT_PLATFORM_PUBSUB_MAX_DELIVERY_ATTEMPTS", 5, _integer(5, 100)
+            ),
+            dead_letter_topic=_optional(env, "EVENT_PLATFORM_PUBSUB_DEAD_LETTER_TOPIC"),
+            ack_deadline_seconds=_read(
+                env, "EVENT_PLATFORM_PUBSUB_ACK_DEADLINE_SECONDS", 60, _integer(10, 600)
+            ),
+            sensor_drain_seconds=_read(
+                env, "EVENT_PLATFORM_PUBSUB_SENSOR_DRAIN_SECONDS", 30.0, _number(positive=True)
+            ),
+            max_message_age_seconds=_read(
+                env, "EVENT_PLATFORM_PUBSUB_MAX_MESSAGE_AGE_SECONDS", 600.0, _number(positive=True)
+            ),
+        )
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
-            allowed_event_types=_read(env, "EVENT_PLATFORM_EVENT_TYPES", "1-10", _int_set),
-            rejection_warn_rate=_read(env, "EVENT_PLATFORM_REJECTION_WARN_RATE", "0.01", float),
-            rejection_error_rate=_read(env, "EVENT_PLATFORM_REJECTION_ERROR_RATE", "0.05", float),
-            chunk_bytes=_read(env, "EVENT_PLATFORM_CHUNK_BYTES", str(DEFAULT_CHUNK_BYTES), int),
-            freshness_hours=_read(env, "EVENT_PLATFORM_FRESHNESS_HOURS", "24", float),
-            duckdb_memory_limit=env.get(
-                "EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT
+            api=api,
+            pubsub=pubsub,
+            allowed_event_types=_read(
+                env, "EVENT_PLATFORM_EVENT_TYPES", DEFAULT_EVENT_TYPES, (_int_set, INT_SET_FORM)
+            ),
+            rejection_warn_rate=_read(env, "EVENT_PLATFORM_REJECTION_WARN_RATE", 0.01, _number()),
+            rejection_error_rate=_read(env, "EVENT_PLATFORM_REJECTION_ERROR_RATE", 0.05, _number()),
+            chunk_bytes=_read(env, "EVENT_PLATFORM_CHUNK_BYTES", DEFAULT_CHUNK_BYTES, _integer(1)),
+            freshness_hours=_read(env, "EVENT_PLATFORM_FRESHNESS_HOURS", 24.0, _number()),
+            duckdb_memory_limit=_text(
+                env, "EVENT_PLATFORM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT
             ),
             sensor_interval_seconds=_read(
                 env,
                 "EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS",
-                str(DEFAULT_SENSOR_INTERVAL_SECONDS),
-                _positive_int,
+                DEFAULT_SENSOR_INTERVAL_SECONDS,
+                _integer(1),
             ),
             max_line_bytes=_read(
-                env, "EVENT_PLATFORM_MAX_LINE_BYTES", str(DEFAULT_MAX_LINE_BYTES), _positive_int
+                env, "EVENT_PLATFORM_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES, _integer(1)
             ),
             reconcile_mode=_read(
-                env, "EVENT_PLATFORM_RECONCILE_MODE", DEFAULT_RECONCILE_MODE, reconcile_mode
+                env,
+                "EVENT_PLATFORM_RECONCILE_MODE",
+                DEFAULT_RECONCILE_MODE,
+                (reconcile_mode, RECONCILE_MODE_FORM),
             ),
             reconcile_sample_lines=_read(
                 env,
                 "EVENT_PLATFORM_RECONCILE_SAMPLE_LINES",
-                str(DEFAULT_RECONCILE_SAMPLE_LINES),
-                _non_negative_int,
+                DEFAULT_RECONCILE_SAMPLE_LINES,
+                _integer(0),
             ),
         )
+
+
+def _landing(data_dir: Path) -> Path:
+    """Where files wait to be ingested; the one derivation every consumer of a data dir uses."""
+    return Path(data_dir) / "landing"
+
+
+def _published(data_dir: Path) -> Path:
+    """Where the API's immutable snapshots and `current.duckdb` live."""
+    return Path(data_dir) / "published"
+
+
+def _pubsub_state(data_dir: Path) -> Path:
+    """The consumer's status files, next to the data they describe."""
+    return Path(data_dir) / "pubsub"

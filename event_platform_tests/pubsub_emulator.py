@@ -26,7 +26,7 @@ import pytest
 from benchmarks.servers import running_emulator
 from event_platform.pubsub.admin import setup
 from event_platform.pubsub.message_lines import decode_lines
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings, Settings
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +62,7 @@ def pubsub(emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pu
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    settings = PubSubSettings.from_env()
+    settings = Settings.from_env().pubsub
     setup(settings)
     return settings
 

@@ -29,10 +29,10 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.servers import free_port, process_group, wait_until
-from event_platform.api import ApiConfigError, ApiSettings, create_app
+from event_platform.api import create_app
 from event_platform.api.privacy import mask_email, mask_phone
-from event_platform.api.settings import parse_api_keys
 from event_platform.contract.reasons import REASON_CLASSES
+from event_platform.settings import ApiSettings, Settings, SettingsError, parse_api_keys
 from event_platform.store.publication import publish_snapshot
 from event_platform.store.schema import create_tables
 
@@ -557,7 +557,7 @@ def test_unexpected_errors_are_500_json_without_internals(tmp_path, caplog):
 
 def test_refuses_non_loopback_without_keys(tmp_path):
     settings = ApiSettings(snapshot_path=tmp_path / "current.duckdb", host="0.0.0.0")
-    with pytest.raises(ApiConfigError, match="refusing to listen"):
+    with pytest.raises(SettingsError, match="refusing to listen"):
         create_app(settings)
     create_app(replace(settings, api_keys=KEYS))  # with keys it may bind anywhere
     for host in ("127.0.0.1", "::1", "localhost"):
@@ -576,24 +576,24 @@ def test_serve_command_reports_a_usage_error(tmp_path, monkeypatch):
     serve.register(parser.add_subparsers())
     args = parser.parse_args(["serve", "--host", "0.0.0.0", "--port", "9999"])
     with pytest.raises(UsageError, match="without API keys"):
-        args.func(args)
+        args.func(args, Settings.from_env())
 
 
 def test_api_settings_from_env(tmp_path):
-    settings = ApiSettings.from_env(
+    settings = Settings.from_env(
         {"EVENT_PLATFORM_DATA_DIR": str(tmp_path), "EVENT_PLATFORM_API_KEYS": "k1:pii, k2"}
-    )
+    ).api
     assert settings.snapshot_path == tmp_path / "published" / "current.duckdb"
     assert settings.api_keys == {"k1": frozenset({"pii"}), "k2": frozenset()}
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8080, 2)
-    assert ApiSettings.from_env({"EVENT_PLATFORM_API_WORKERS": "3"}).workers == 3
+    assert Settings.from_env({"EVENT_PLATFORM_API_WORKERS": "3"}).api.workers == 3
     for bad in ("0", "two", ""):
-        with pytest.raises(ApiConfigError, match="EVENT_PLATFORM_API_WORKERS"):
-            ApiSettings.from_env({"EVENT_PLATFORM_API_WORKERS": bad})
+        with pytest.raises(SettingsError, match="EVENT_PLATFORM_API_WORKERS"):
+            Settings.from_env({"EVENT_PLATFORM_API_WORKERS": bad})
     assert parse_api_keys("p:metrics") == {"p": frozenset({"metrics"})}
-    with pytest.raises(ApiConfigError):
+    with pytest.raises(SettingsError):
         parse_api_keys("k1:admin")
-    with pytest.raises(ApiConfigError):
+    with pytest.raises(SettingsError):
         parse_api_keys(":pii")
 
 

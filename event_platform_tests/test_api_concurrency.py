@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from event_platform.api import ApiSettings
+from event_platform.settings import ApiSettings
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.test_api import (
     KEYS,

@@ -12,7 +12,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from event_platform.api import ApiSettings, create_app
+from event_platform.api import create_app
+from event_platform.settings import ApiSettings
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.test_api import KEYS, PII_KEY, PLAIN_KEY, build_warehouse
 

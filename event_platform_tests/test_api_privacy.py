@@ -14,7 +14,6 @@ import duckdb
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from event_platform.api import ApiSettings
 from event_platform.contract.reasons import (
     CONTRACT_PATHS,
     OTHER_REASON,
@@ -25,6 +24,7 @@ from event_platform.contract.reasons import (
 )
 from event_platform.generator import CORRUPTIONS
 from event_platform.ingest import ingestion
+from event_platform.settings import ApiSettings
 from event_platform.store import connection
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line

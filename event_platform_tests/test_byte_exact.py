@@ -10,9 +10,9 @@ import base64
 import os
 from pathlib import Path
 
-from event_platform.api import ApiSettings
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.reconcile import reconcile_partition, record_report
+from event_platform.settings import ApiSettings
 from event_platform.store.connection import connect
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line

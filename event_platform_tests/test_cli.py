@@ -112,8 +112,8 @@ def test_a_bad_setting_is_a_one_line_usage_error(tmp_path: Path) -> None:
     result = cli("ingest", str(path), env=environment(tmp_path, EVENT_PLATFORM_EVENT_TYPES="abc"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "event-platform ingest: EVENT_PLATFORM_EVENT_TYPES='abc' is not valid "
-        "(invalid literal for int() with base 10: 'abc')"
+        "event-platform ingest: EVENT_PLATFORM_EVENT_TYPES='abc' is not valid: "
+        "expected integers and ranges such as 1-10 or 1,2,5-7"
     ]
 
 

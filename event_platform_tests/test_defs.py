@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from event_platform.definitions import build_definitions
-from event_platform.settings import DEFAULT_SENSOR_INTERVAL_SECONDS, ConfigError, Settings
+from event_platform.settings import DEFAULT_SENSOR_INTERVAL_SECONDS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_the_sensor_interval_comes_from_the_environment(settings) -> None:
     assert interval(build_definitions(settings)) == DEFAULT_SENSOR_INTERVAL_SECONDS
     slower = Settings.from_env({"EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS": "30"})
     assert interval(build_definitions(slower)) == 30
-    with pytest.raises(ConfigError, match="EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS='0'"):
+    with pytest.raises(SettingsError, match="EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS='0'"):
         Settings.from_env({"EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS": "0"})
 
 

@@ -14,7 +14,7 @@ from event_platform.ingest.lines import read_line_chunks
 from event_platform.reconcile import sample as sample_module
 from event_platform.reconcile.reconciliation import reconcile_partition
 from event_platform.reconcile.sample import draw, read_lines
-from event_platform.settings import ConfigError, Settings
+from event_platform.settings import Settings, SettingsError
 from event_platform.store.connection import connect
 from event_platform_tests.conftest import event_line, write_lines
 
@@ -225,8 +225,10 @@ def test_the_mode_is_a_setting_and_a_cli_option() -> None:
         {"EVENT_PLATFORM_RECONCILE_MODE": "full", "EVENT_PLATFORM_RECONCILE_SAMPLE_LINES": "0"}
     )
     assert (chosen.reconcile_mode, chosen.reconcile_sample_lines) == ("full", 0)
-    with pytest.raises(ConfigError, match="EVENT_PLATFORM_RECONCILE_MODE"):
+    with pytest.raises(SettingsError, match=r"EVENT_PLATFORM_RECONCILE_MODE='fast'.*ledger, full"):
         Settings.from_env({"EVENT_PLATFORM_RECONCILE_MODE": "fast"})
+    with pytest.raises(SettingsError, match="EVENT_PLATFORM_RECONCILE_SAMPLE_LINES"):
+        Settings.from_env({"EVENT_PLATFORM_RECONCILE_SAMPLE_LINES": "-1"})
     assert _reconcile_config(argparse.Namespace(reconcile="full")) == {
         "reconciliation_report": {"config": {"mode": "full"}}
     }

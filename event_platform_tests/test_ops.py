@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from benchmarks.servers import free_port, process_group, wait_until
-from event_platform.api import ApiSettings
+from event_platform.settings import ApiSettings
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.test_api import (
     EVENTS_PER_FILE,

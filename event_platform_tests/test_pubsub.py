@@ -20,7 +20,7 @@ from benchmarks.servers import wait_until
 from event_platform.cli.pubsub import main as pubsub_main
 from event_platform.pubsub.consumer import drain, make_subscriber
 from event_platform.pubsub.message_lines import UNIT_SEPARATOR, decode_lines, encode_lines, to_line
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings, Settings
 from event_platform_tests.conftest import event_line
 from event_platform_tests.pubsub_emulator import (
     crash_between_write_and_ack,
@@ -167,13 +167,15 @@ def test_sensor_tick_drains_into_landing_files(pubsub: PubSubSettings) -> None:
     from event_platform.defs.pubsub import pubsub_defs
     from event_platform.defs.pubsub.assets import pubsub_subscription
     from event_platform.defs.pubsub.sensors import build_pubsub_sensor
+    from event_platform.defs.resources import PubSubResource
 
     published = [event_line(i).encode() for i in range(50)]
     publish(pubsub, published)
-    sensor = build_pubsub_sensor()
+    sensor = build_pubsub_sensor(pubsub)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    resource = PubSubResource.from_settings(pubsub)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = sensor(dg.build_sensor_context(instance=instance))
+        result = sensor(dg.build_sensor_context(instance=instance, resources={"pubsub": resource}))
     assert isinstance(result, dg.SensorResult)
     assert not result.run_requests
     assert "pulled 50" in result.skip_reason.skip_message
@@ -183,9 +185,9 @@ def test_sensor_tick_drains_into_landing_files(pubsub: PubSubSettings) -> None:
     assert check.passed
 
     # The observable source asset reads the same status file.
-    observed = pubsub_subscription.observe_fn()  # type: ignore[attr-defined]
+    observed = pubsub_subscription.observe_fn(pubsub=resource)  # type: ignore[attr-defined]
     assert observed.data_version.value == "acked-50"
-    defs = pubsub_defs()
+    defs = pubsub_defs(pubsub)
     assert defs.resolve_asset_graph().get_all_asset_keys() == {dg.AssetKey("pubsub_subscription")}
 
 
@@ -193,7 +195,8 @@ def test_sensor_is_stopped_without_subscription(monkeypatch: pytest.MonkeyPatch)
     from event_platform.defs.pubsub.sensors import build_pubsub_sensor
 
     monkeypatch.delenv("EVENT_PLATFORM_PUBSUB_SUBSCRIPTION", raising=False)
-    assert build_pubsub_sensor().default_status == dg.DefaultSensorStatus.STOPPED
+    unsubscribed = Settings.from_env().pubsub
+    assert build_pubsub_sensor(unsubscribed).default_status == dg.DefaultSensorStatus.STOPPED
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 from event_platform.ingest import ingestion, landing
 from event_platform.pubsub.consumer import drain, make_subscriber
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings
 from event_platform.store import connection
 from event_platform_tests.conftest import event_line
 from event_platform_tests.pubsub_emulator import (

@@ -18,8 +18,8 @@ from event_platform.api.auth import ApiKeys
 from event_platform.api.errors import Guard, register_error_handlers
 from event_platform.api.metrics import build_registry
 from event_platform.api.routers import ROUTERS
-from event_platform.api.settings import ApiSettings
 from event_platform.api.snapshot import SnapshotReader
+from event_platform.settings import ApiSettings, Settings
 
 
 def create_app(
@@ -53,5 +53,6 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """For `uvicorn --factory event_platform.api.app:app_from_env`."""
-    return create_app(ApiSettings.from_env())
+    """For `uvicorn --factory event_platform.api.app:app_from_env`: the entry point that reads
+    the environment, once, when the API is served without `event-platform serve`."""
+    return create_app(Settings.from_env().api)

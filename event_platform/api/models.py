@@ -1,17 +1,51 @@
 """Response models: they document the JSON shapes in the OpenAPI schema.
 
-Routes on hot paths build their JSON directly and only declare these as `response_model`; the
-contract tests check that the bodies match them.
+A row the API serves is a table's row, so its model is built from the table's spec
+(`event_platform.store.tables`): a served column added or retyped there reaches the OpenAPI
+document without a second declaration. Routes on hot paths build their JSON directly and only
+declare these as `response_model`; the contract tests check that the bodies match them.
 """
 
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from event_platform.store.tables import EVENTS, RECONCILIATION_REPORTS, TableSpec
 
 # Bounds of the stored integer columns, so a filter outside them is a 422, not a DuckDB error.
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+
+
+def response_model(
+    spec: TableSpec,
+    name: str,
+    *,
+    columns: Sequence[str] | None = None,
+    nullable: Collection[str] = (),
+    extra: dict[str, Any] | None = None,
+) -> type[BaseModel]:
+    """A pydantic model with one required field per served column, typed from the spec.
+
+    `columns` picks and orders the columns (the spec's served columns by default); a column is
+    `T | None` when the spec says it may be null or it is named in `nullable`. `extra` adds fields
+    as `create_model` takes them (`name=(type, default)`), after the columns.
+    """
+    types = spec.python_types()
+    unknown = set(nullable) - set(types)
+    if unknown:
+        raise KeyError(f"{spec.name} has no columns {sorted(unknown)}")
+    fields: dict[str, Any] = {}
+    for column in columns if columns is not None else spec.served_columns:
+        python_type, may_be_null = types[column]
+        annotation = python_type | None if may_be_null or column in nullable else python_type
+        fields[column] = (annotation, ...)
+    fields.update(extra or {})
+    return create_model(name, **fields)
 
 
 class ErrorBody(BaseModel):
@@ -19,16 +53,7 @@ class ErrorBody(BaseModel):
     detail: Any = None
 
 
-class Event(BaseModel):
-    event_hash: str
-    event_type: int
-    event_time: datetime
-    processing_date: date | None
-    user_email: str | None
-    phone_number: str | None
-    source_file: str
-    line_number: int
-    ingested_at: datetime | None
+Event = response_model(EVENTS, "Event")
 
 
 class EventPage(BaseModel):
@@ -47,21 +72,13 @@ class DailyStats(BaseModel):
     days: list[DailyStat]
 
 
-class Reconciliation(BaseModel):
-    source_file: str
-    file_sha256: str | None
-    lines_total: int | None
-    valid: int | None
-    rejected: int | None
-    duplicates: int | None
-    stored_rows: int | None
-    missing_rows: int | None
-    unexpected_rows: int | None
-    mismatched_rows: int | None
-    passed: bool | None
-    checked_at: datetime | None
-    run_id: str | None
-    served: bool
+# Reports are read from snapshots published by older releases too, which may lack a column.
+Reconciliation = response_model(
+    RECONCILIATION_REPORTS,
+    "Reconciliation",
+    nullable=[name for name in RECONCILIATION_REPORTS.served_columns if name != "source_file"],
+    extra={"served": (bool, ...)},
+)
 
 
 class ReconciliationList(BaseModel):

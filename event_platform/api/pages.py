@@ -25,9 +25,8 @@ import duckdb
 
 from event_platform.store.tables import EVENTS
 
-# The event row as the API serves it: the published `events` columns without the run that
-# stored it.
-EVENT_FIELDS = tuple(name for name in EVENTS.published_column_names if name != "run_id")
+# The event row as the API serves it: the `events` spec without the run that stored it.
+EVENT_FIELDS = EVENTS.served_columns
 
 
 def _iso(column: str) -> str:

@@ -10,6 +10,10 @@ import argparse
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from event_platform.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,10 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     from event_platform.cli.main import UsageError
     from event_platform.generator import default_truth_path, generate_file
-    from event_platform.settings import Settings
 
     if args.lines < 0:
         raise UsageError(f"--lines must be 0 or more, not {args.lines}")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--start-date must be YYYY-MM-DD, not {args.start_date!r}") from None
 
-    landing_dir = Settings.from_env().landing_dir
+    landing_dir = settings.landing_dir
     output = args.output or landing_dir / f"generated-{args.seed}-{args.lines}.jsonl"
     truth_path = default_truth_path(output)
     if output.parent.resolve() == landing_dir.resolve():

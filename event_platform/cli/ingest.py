@@ -18,9 +18,12 @@ import signal
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from event_platform.cli.progress_line import ProgressLine
+
+if TYPE_CHECKING:
+    from event_platform.settings import Settings
 
 FOLLOW_POLL_SECONDS = 0.5
 FOLLOW_REMIND_SECONDS = 30.0
@@ -79,15 +82,13 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     paths = _check_paths(args.paths)
     _stop_on_sigterm()
     warnings.filterwarnings("ignore", module="dagster")
 
     from event_platform import progress
-    from event_platform.settings import Settings
 
-    settings = Settings.from_env()
     instance = _instance()
     shown = ProgressLine(quiet=args.json)
     status = 0

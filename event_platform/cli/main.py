@@ -1,7 +1,8 @@
 """`event-platform`: one console script whose subcommands live in `event_platform.cli`.
 
 Each command module exposes `register(subparsers)`; heavy imports happen inside the command so
-`event-platform --help` stays fast.
+`event-platform --help` stays fast. The settings are read here, once, and handed to the command
+as `func(args, settings)`: a bad variable is a usage error before any command starts.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from event_platform.settings import ConfigError
+    from event_platform.settings import Settings, SettingsError
     from event_platform.store.connection import WarehouseError
 
     try:
-        return int(args.func(args) or 0)
-    except (UsageError, ConfigError) as exc:
+        return int(args.func(args, Settings.from_env()) or 0)
+    except (UsageError, SettingsError) as exc:
         print(f"event-platform {args.command}: {exc}", file=sys.stderr)
         return 2
     except WarehouseError as exc:

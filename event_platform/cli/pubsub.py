@@ -14,18 +14,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from event_platform.settings import PubSubSettings, Settings
 
 log = logging.getLogger("event_platform.pubsub")
 
 
-def _settings(args: argparse.Namespace):
-    from event_platform.cli.main import UsageError
-    from event_platform.pubsub.settings import PubSubSettings
-
-    try:
-        settings = PubSubSettings.from_env()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+def _settings(args: argparse.Namespace, tree: Settings) -> PubSubSettings:
+    """The Pub/Sub section, with the command line's project, topic or subscription over it."""
+    settings = tree.pubsub
     overrides = {
         key: getattr(args, key)
         for key in ("project", "topic", "subscription")
@@ -85,13 +84,13 @@ class StopRequest:
         return self.event.is_set()
 
 
-def cmd_consume(args: argparse.Namespace) -> int:
+def cmd_consume(args: argparse.Namespace, tree: Settings) -> int:
     """Drain in a loop (or once with --once); SIGTERM/SIGINT stop it between batches (exit 0)."""
     from event_platform.cli.main import UsageError
     from event_platform.pubsub.consumer import PubSubError, drain, make_subscriber
     from event_platform.pubsub.status import record_drain
 
-    settings = _settings(args)
+    settings = _settings(args, tree)
     if not settings.subscription:
         raise UsageError(
             "no subscription: set EVENT_PLATFORM_PUBSUB_SUBSCRIPTION or --subscription"
@@ -131,12 +130,12 @@ def cmd_consume(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
+def cmd_publish(args: argparse.Namespace, tree: Settings) -> int:
     from event_platform.cli.main import UsageError
     from event_platform.pubsub.admin import file_lines, publish_lines
     from event_platform.pubsub.consumer import PubSubError
 
-    settings = _settings(args)
+    settings = _settings(args, tree)
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
@@ -153,12 +152,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_setup(args: argparse.Namespace) -> int:
+def cmd_setup(args: argparse.Namespace, tree: Settings) -> int:
     from event_platform.cli.main import UsageError
     from event_platform.pubsub.admin import setup
     from event_platform.pubsub.consumer import PubSubError
 
-    settings = _settings(args)
+    settings = _settings(args, tree)
     if not settings.topic or not settings.subscription:
         raise UsageError("need a topic and a subscription (env or --topic/--subscription)")
     try:

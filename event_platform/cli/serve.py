@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from event_platform.settings import ApiSettings, Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,68 +33,72 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.set_defaults(func=run_publish)
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run_serve(args: argparse.Namespace, tree: Settings) -> int:
     from dataclasses import replace
 
     from event_platform.cli.main import UsageError
+    from event_platform.settings import SettingsError
 
+    settings = replace(
+        tree.api,
+        host=args.host if args.host is not None else tree.api.host,
+        port=args.port if args.port is not None else tree.api.port,
+        workers=args.workers if args.workers is not None else tree.api.workers,
+    )
     try:
         import uvicorn
 
-        from event_platform.api import ApiConfigError, ApiSettings, create_app
+        from event_platform.api import create_app
 
-        settings = ApiSettings.from_env()
-        settings = replace(
-            settings,
-            host=args.host if args.host is not None else settings.host,
-            port=args.port if args.port is not None else settings.port,
-            workers=args.workers if args.workers is not None else settings.workers,
-        )
-        if settings.workers < 1:
-            raise ApiConfigError(f"--workers must be >= 1, not {settings.workers}")
         app = create_app(settings)  # validates the bind before anything listens
-    except ApiConfigError as exc:
+    except SettingsError as exc:
         raise UsageError(str(exc)) from None
     # access_log off: query strings may carry an email; the app logs route templates instead.
     if settings.workers == 1:
         uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
         return 0
-    _serve_with_workers(settings.host, settings.port, settings.workers)
+    _serve_with_workers(settings)
     return 0
 
 
-def _serve_with_workers(host: str, port: int, workers: int) -> None:
+def _serve_with_workers(settings: ApiSettings) -> None:
     """Several worker processes behind one socket, with one set of request metrics.
 
-    Each worker builds its own app from the environment, so the command-line overrides are
-    passed on through it. Request histograms are shared through prometheus_client's
-    multiprocess files: any worker answering a scrape then reports every worker's requests.
+    Each worker is a spawned process that builds its own app: the settings travel to it inside
+    uvicorn's pickled config, as the factory's argument, so nothing is written to the
+    environment and no worker reads it again. Request histograms are shared through
+    prometheus_client's multiprocess files: any worker answering a scrape reports them all.
     """
     import os
     import tempfile
+    from functools import partial
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    os.environ["EVENT_PLATFORM_API_HOST"] = host
-    os.environ["EVENT_PLATFORM_API_PORT"] = str(port)
+    from event_platform.api.app import create_app
+
     with tempfile.TemporaryDirectory(prefix="event-platform-metrics-") as metrics_dir:
+        # prometheus_client reads its multiprocess folder from this variable only, in every
+        # worker; it is the one setting that has to travel through the environment.
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
-        uvicorn.run(
-            "event_platform.api.app:app_from_env",
+        config = uvicorn.Config(
+            # `uvicorn.run` wants an import string for workers; the supervisor it would start
+            # accepts any picklable factory, and this one carries the settings.
+            partial(create_app, settings),
             factory=True,
-            host=host,
-            port=port,
-            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
             access_log=False,
             log_level="info",
         )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
-def run_publish(args: argparse.Namespace) -> int:
-    from event_platform.settings import Settings
+def run_publish(args: argparse.Namespace, settings: Settings) -> int:
     from event_platform.store.publication import publish_snapshot
 
-    settings = Settings.from_env()
     result = publish_snapshot(
         settings.duckdb_path, settings.published_dir, memory_limit=settings.duckdb_memory_limit
     )

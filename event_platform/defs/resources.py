@@ -1,4 +1,9 @@
-"""Resources: the warehouse connection and the platform settings, both built from `Settings`."""
+"""Resources: how settings reach assets, checks and sensors.
+
+`build_resources` turns the one `Settings` the definitions read into configurable resources
+(the warehouse, the platform's folders and thresholds, the Pub/Sub source); no asset or sensor
+reads the environment itself.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +15,32 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from event_platform.settings import (
-    DEFAULT_RECONCILE_MODE,
-    DEFAULT_RECONCILE_SAMPLE_LINES,
-    Settings,
-)
+from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PubSubSettings, Settings
 from event_platform.store.connection import LOCK_WAIT_SECONDS, WarehouseError, cause_line, connect
 
 
 class PlatformResource(dg.ConfigurableResource):
-    """Where files land and the thresholds checks use; defaults come from the environment."""
+    """Where files land and are published, and the thresholds the checks use."""
 
-    data_dir: str
+    # Derived by `Settings`, never here; they cross into Dagster config as strings.
+    landing_folder: str
+    published_folder: str
     allowed_event_types: list[int]
     rejection_warn_rate: float
     rejection_error_rate: float
     chunk_bytes: int
     freshness_hours: float
-    duckdb_memory_limit: str = "256MB"
-    max_line_bytes: int = 1024 * 1024
-    reconcile_mode: str = DEFAULT_RECONCILE_MODE
-    reconcile_sample_lines: int = DEFAULT_RECONCILE_SAMPLE_LINES
+    duckdb_memory_limit: str
+    max_line_bytes: int
+    # How reconciliation runs unless a run's config says otherwise (`ReconciliationConfig`).
+    reconcile_mode: str
+    reconcile_sample_lines: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlatformResource:
         return cls(
-            data_dir=str(settings.data_dir),
+            landing_folder=str(settings.landing_dir),
+            published_folder=str(settings.published_dir),
             allowed_event_types=sorted(settings.allowed_event_types),
             rejection_warn_rate=settings.rejection_warn_rate,
             rejection_error_rate=settings.rejection_error_rate,
@@ -49,11 +54,11 @@ class PlatformResource(dg.ConfigurableResource):
 
     @property
     def landing_dir(self) -> Path:
-        return Path(self.data_dir) / "landing"
+        return Path(self.landing_folder)
 
     @property
     def published_dir(self) -> Path:
-        return Path(self.data_dir) / "published"
+        return Path(self.published_folder)
 
     @property
     def event_types(self) -> frozenset[int]:
@@ -84,7 +89,7 @@ class WarehouseResource(DuckDBResource):
     def get_connection(
         self, on_wait: Callable[[str], None] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        memory_limit = self.connection_config.get("memory_limit", "256MB")
+        memory_limit = self.connection_config.get("memory_limit", DEFAULT_DUCKDB_MEMORY_LIMIT)
         with connect(
             self.database,
             memory_limit=memory_limit,
@@ -140,7 +145,51 @@ def warehouse(
         ) from exc
 
 
+class PubSubResource(dg.ConfigurableResource):
+    """The Pub/Sub section of the settings, for the subscription's asset, check and sensor."""
+
+    project: str
+    topic: str | None
+    subscription: str | None
+    landing_dir: str
+    state_dir: str
+    batch_max_messages: int
+    batch_max_seconds: float
+    max_delivery_attempts: int
+    dead_letter_topic: str | None
+    ack_deadline_seconds: int
+    sensor_drain_seconds: float
+    max_message_age_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: PubSubSettings) -> PubSubResource:
+        return cls(
+            **{name: getattr(settings, name) for name in PUBSUB_FIELDS},
+            landing_dir=str(settings.landing_dir),
+            state_dir=str(settings.state_dir),
+        )
+
+    @property
+    def settings(self) -> PubSubSettings:
+        """Back to the plain section the consumer (`drain`) and the health verdict take."""
+        return PubSubSettings(
+            **{name: getattr(self, name) for name in PUBSUB_FIELDS},
+            landing_dir=Path(self.landing_dir),
+            state_dir=Path(self.state_dir),
+        )
+
+
+# Every Pub/Sub setting but the two folders, which cross as strings.
+PUBSUB_FIELDS = tuple(
+    name for name in PubSubSettings.__dataclass_fields__ if name not in ("landing_dir", "state_dir")
+)
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
+    """The lineage's resources, bound by the definitions and `event-platform ingest`.
+
+    The Pub/Sub source binds its own `PubSubResource` (`defs.pubsub.pubsub_defs`).
+    """
     return {
         "duckdb": WarehouseResource(
             database=str(settings.duckdb_path),

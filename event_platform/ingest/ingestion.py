@@ -20,7 +20,11 @@ import polars as pl
 from event_platform.contract import EVENTS_CONTRACT, StreamContract
 from event_platform.ingest.file_validation import DEFAULT_WORKERS, validate_file
 from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest, lines_again
-from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_MAX_LINE_BYTES
+from event_platform.settings import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_MAX_LINE_BYTES,
+)
 from event_platform.store.schema import DUPLICATE_REASON
 from event_platform.store.writer import PartitionWriter
 
@@ -58,7 +62,7 @@ def ingest_file(
     run_id: str,
     source_file: str | None = None,
     contract: StreamContract = EVENTS_CONTRACT,
-    allowed_event_types: frozenset[int] = frozenset(range(1, 11)),
+    allowed_event_types: frozenset[int] = DEFAULT_EVENT_TYPES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from event_platform.pubsub.consumer import PubSubError, call_with_retries
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings
 
 log = logging.getLogger(__name__)
 

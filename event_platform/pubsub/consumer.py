@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from event_platform.pubsub.message_lines import encode_lines
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import SubscriberClient

@@ -48,6 +48,7 @@ from event_platform.reconcile.report import SAMPLE_SIZE, ReconciliationReport
 from event_platform.reconcile.sample import DEFAULT_SAMPLE_LINES, check_sample, new_seed
 from event_platform.settings import (
     DEFAULT_DUCKDB_MEMORY_LIMIT,
+    DEFAULT_EVENT_TYPES,
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_RECONCILE_MODE,
     RECONCILE_MODES,
@@ -199,7 +200,7 @@ def reconcile_partition(
     run_id: str,
     source_file: str | None = None,
     contract: StreamContract = EVENTS_CONTRACT,
-    allowed_event_types: frozenset[int] = frozenset(range(1, 11)),
+    allowed_event_types: frozenset[int] = DEFAULT_EVENT_TYPES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,

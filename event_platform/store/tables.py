@@ -49,6 +49,8 @@ class Column:
     comment: str = ""
     # Chosen here rather than left to DuckDB; fixed when the table is created.
     compression: str | None = None
+    # Whether the HTTP API serves it (its response models are built from the served columns).
+    served: bool = True
     # Copied into the API's snapshots; internal bookkeeping stays in the warehouse.
     published: bool = True
 
@@ -110,6 +112,10 @@ class TableSpec:
         values = ", ".join(f"${name}" for name in self.column_names)
         return self.insert_sql(f"VALUES ({values})", schema=schema)
 
+    @property
+    def served_columns(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns if column.served)
+
     def python_types(self) -> dict[str, tuple[type, bool]]:
         """Column -> (Python type, nullable): what an API response model declares."""
         return {column.name: (column.python_type, column.nullable) for column in self.columns}
@@ -141,8 +147,15 @@ EVENTS = TableSpec(
         Column("source_file", "VARCHAR", comment="the landed file (partition key)"),
         Column("line_number", "BIGINT", comment="1-based line of the source file"),
         Column("ingested_at", "TIMESTAMP", nullable=True),
-        Column("run_id", "VARCHAR", comment="the ingestion run that stored the row"),
-        Column("line_digest", "UBIGINT", nullable=True, comment=_LINE_DIGEST, published=False),
+        Column("run_id", "VARCHAR", comment="the ingestion run that stored the row", served=False),
+        Column(
+            "line_digest",
+            "UBIGINT",
+            nullable=True,
+            comment=_LINE_DIGEST,
+            served=False,
+            published=False,
+        ),
     ),
     comment="Valid events, one per distinct event_hash.",
     key=("event_hash",),
@@ -157,12 +170,20 @@ REJECTED_EVENTS = TableSpec(
         Column("reasons", "VARCHAR[]", comment="contract reasons, or [duplicate_event]"),
         Column("rejected_at", "TIMESTAMP"),
         Column("run_id", "VARCHAR"),
-        Column("line_digest", "UBIGINT", nullable=True, comment=_LINE_DIGEST, published=False),
+        Column(
+            "line_digest",
+            "UBIGINT",
+            nullable=True,
+            comment=_LINE_DIGEST,
+            served=False,
+            published=False,
+        ),
         Column(
             "event_hash",
             "VARCHAR",
             nullable=True,
             comment="a duplicate's event hash, so its proof needs no re-parse; else null",
+            served=False,
             published=False,
         ),
     ),
@@ -191,11 +212,13 @@ RECONCILIATION_REPORTS = TableSpec(
             "VARCHAR",
             nullable=True,
             comment="the ingestion run whose rows were reconciled (`ingestions.run_id`)",
+            served=False,
         ),
         Column(
             "mode",
             "VARCHAR",
             comment="ledger (line digests and an independent sample) or full (every line)",
+            served=False,
             published=False,
         ),
         Column(
@@ -203,6 +226,7 @@ RECONCILIATION_REPORTS = TableSpec(
             "BIGINT",
             nullable=True,
             comment="ledger mode: the seed that drew the independent sample",
+            served=False,
             published=False,
         ),
         Column(
@@ -210,6 +234,7 @@ RECONCILIATION_REPORTS = TableSpec(
             "BIGINT",
             nullable=True,
             comment="ledger mode: the lines the independent sample re-derived",
+            served=False,
             published=False,
         ),
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from event_platform.defs.pubsub.health import backlog_verdict, status_metadata
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.defs.resources import PubSubResource
 from event_platform.pubsub.status import read_status
 
 PUBSUB_ASSET_KEY = dg.AssetKey("pubsub_subscription")
@@ -20,9 +20,9 @@ BACKLOG_CHECK_NAME = "pubsub_backlog_ok"
         "(at-least-once; duplicates become duplicate_event rejections downstream)."
     ),
 )
-def pubsub_subscription() -> dg.ObserveResult:
+def pubsub_subscription(pubsub: PubSubResource) -> dg.ObserveResult:
     """Reports the consumer's status file; the data version moves when messages are acked."""
-    settings = PubSubSettings.from_env()
+    settings = pubsub.settings
     status = read_status(settings.status_path)
     acked = status.get("totals", {}).get("acked", 0)
     return dg.ObserveResult(
@@ -36,8 +36,8 @@ def pubsub_subscription() -> dg.ObserveResult:
     name=BACKLOG_CHECK_NAME,
     description="Warns when the backlog looks like it is growing or a message waited too long.",
 )
-def pubsub_backlog_check() -> dg.AssetCheckResult:
-    settings = PubSubSettings.from_env()
+def pubsub_backlog_check(pubsub: PubSubResource) -> dg.AssetCheckResult:
+    settings = pubsub.settings
     status = read_status(settings.status_path)
     passed, why = backlog_verdict(status, settings)
     return dg.AssetCheckResult(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from event_platform.pubsub.settings import PubSubSettings
+from event_platform.settings import PubSubSettings
 
 # Drains that hit their time budget in a row before the backlog counts as growing.
 MAX_UNFINISHED_DRAINS = 3

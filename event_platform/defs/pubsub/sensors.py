@@ -13,16 +13,20 @@ import dagster as dg
 
 from event_platform.defs.pubsub.assets import BACKLOG_CHECK_NAME, PUBSUB_ASSET_KEY
 from event_platform.defs.pubsub.health import backlog_verdict, status_metadata
+from event_platform.defs.resources import PubSubResource
 from event_platform.pubsub.consumer import PubSubError, drain, make_subscriber
-from event_platform.pubsub.settings import PubSubSettings
 from event_platform.pubsub.status import record_drain
+from event_platform.settings import PubSubSettings
 
 SENSOR_NAME = "pubsub_drain_sensor"
 
 
-def build_pubsub_sensor(settings: PubSubSettings | None = None) -> dg.SensorDefinition:
-    """RUNNING by default only with a subscription configured: a plain checkout stays quiet."""
-    configured = (settings or PubSubSettings.from_env()).subscription is not None
+def build_pubsub_sensor(settings: PubSubSettings) -> dg.SensorDefinition:
+    """RUNNING by default only with a subscription configured: a plain checkout stays quiet.
+
+    The tick itself reads the same settings from the `pubsub` resource.
+    """
+    configured = settings.subscription is not None
 
     @dg.sensor(
         name=SENSOR_NAME,
@@ -32,8 +36,10 @@ def build_pubsub_sensor(settings: PubSubSettings | None = None) -> dg.SensorDefi
         ),
         description="Pulls Pub/Sub micro-batches into the landing folder, then acks them.",
     )
-    def pubsub_drain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        current = PubSubSettings.from_env()
+    def pubsub_drain_sensor(
+        context: dg.SensorEvaluationContext, pubsub: PubSubResource
+    ) -> dg.SensorResult:
+        current = pubsub.settings
         if not current.subscription:
             return dg.SensorResult(skip_reason="no EVENT_PLATFORM_PUBSUB_SUBSCRIPTION configured")
         try:
