@@ -168,7 +168,7 @@ def validated_and_rejected_events(
 
 
 class ReconcileMode(Enum):
-    """How the store is compared with the file (event_platform/reconcile/reconciliation.py)."""
+    """How the store is compared with the file (event_platform/reconcile/partition.py)."""
 
     ledger = "ledger"
     full = "full"
