@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from event_platform.defs.assets import LINEAGE, reconciliation_report
-from event_platform.defs.checks import PARTITION_CHECKS, reconciliation_exact
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.assets import LINEAGE, reconciliation_report
+from event_platform.defs.ingestion.checks import PARTITION_CHECKS, reconciliation_exact
+from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
 from event_platform.store.connection import connect
 from event_platform_tests.conftest import event_line, write_lines
@@ -161,7 +161,7 @@ def test_rerunning_a_partition_is_idempotent(settings, instance) -> None:
 def test_landing_freshness_warns_on_stale_or_empty_landing(settings) -> None:
     import os
 
-    from event_platform.defs.checks import landing_freshness
+    from event_platform.defs.ingestion.checks import landing_freshness
     from event_platform.defs.resources import PlatformResource
 
     platform = PlatformResource.from_settings(settings)

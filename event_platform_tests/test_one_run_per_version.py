@@ -10,11 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from event_platform.defs.assets import LINEAGE
-from event_platform.defs.checks import PARTITION_CHECKS
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.assets import LINEAGE
+from event_platform.defs.ingestion.checks import PARTITION_CHECKS
+from event_platform.defs.ingestion.partitions import event_files
+from event_platform.defs.ingestion.sensors import build_landing_sensor
 from event_platform.defs.resources import PlatformResource, build_resources
-from event_platform.defs.sensors import build_landing_sensor
 from event_platform.ingest.landing import file_fingerprint
 from event_platform.runs.versions import FINGERPRINT_TAG
 from event_platform_tests.conftest import ROOT, event_line, write_lines

@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from event_platform.defs.assets import LINEAGE
-from event_platform.defs.checks import PARTITION_CHECKS
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.assets import LINEAGE
+from event_platform.defs.ingestion.checks import PARTITION_CHECKS
+from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
 from event_platform_tests.conftest import event_line, write_lines
 

@@ -112,8 +112,8 @@ def test_publication_waits_for_a_writer_process_then_succeeds(warehouse, tmp_pat
 
 
 def test_the_dagster_asset_publishes(warehouse, tmp_path, monkeypatch):
-    from event_platform.defs.published import published_events
     from event_platform.defs.resources import build_resources
+    from event_platform.defs.serving.assets import published_events
     from event_platform.settings import Settings
 
     monkeypatch.setenv("EVENT_PLATFORM_DATA_DIR", str(tmp_path / "data"))

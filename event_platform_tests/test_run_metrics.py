@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from event_platform.api.run_metrics import DagsterRunCollector
-from event_platform.defs.assets import LINEAGE
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.assets import LINEAGE
+from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
 from event_platform_tests.conftest import event_line, write_lines
 

@@ -9,9 +9,9 @@ import time
 import dagster as dg
 import pytest
 
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.partitions import event_files
+from event_platform.defs.ingestion.sensors import MAX_FILES_PER_TICK, build_landing_sensor
 from event_platform.defs.resources import PlatformResource
-from event_platform.defs.sensors import MAX_FILES_PER_TICK, build_landing_sensor
 
 
 @pytest.fixture

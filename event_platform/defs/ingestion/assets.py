@@ -15,10 +15,10 @@ from pydantic import Field
 
 from event_platform import progress
 from event_platform.contract.reasons import disclosed_reason
-from event_platform.defs.metadata import counts_table, table_metadata
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.metadata import counts_table, table_metadata
+from event_platform.defs.ingestion.partitions import event_files
+from event_platform.defs.ingestion.stage_log import StageLog
 from event_platform.defs.resources import PlatformResource, warehouse
-from event_platform.defs.stage_log import StageLog
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.landing import LandingError, land
 from event_platform.reconcile import reconcile_partition, record_report

@@ -20,7 +20,7 @@ from dagster_duckdb import DuckDBResource
 
 from event_platform import progress
 from event_platform.contract.reasons import disclosed_reason, disclosed_reasons
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import PlatformResource, warehouse
 from event_platform.ingest.landing import landed_files
 from event_platform.run_metadata import RECONCILE_ASSET

@@ -6,8 +6,8 @@ would add seconds per step.
 
 import dagster as dg
 
-from event_platform.defs.assets import LINEAGE
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.assets import LINEAGE
+from event_platform.defs.ingestion.partitions import event_files
 
 ingest_job = dg.define_asset_job(
     "ingest_event_file",

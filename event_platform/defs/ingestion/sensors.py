@@ -10,8 +10,8 @@ import json
 
 import dagster as dg
 
-from event_platform.defs.jobs import ingest_job
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.jobs import ingest_job
+from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import PlatformResource
 from event_platform.ingest.landing import landed_files
 from event_platform.runs.versions import FINGERPRINT_TAG, TRIGGER_TAG, latest_run_of_version
