@@ -17,7 +17,7 @@ import httpx
 
 from event_platform.settings import ApiSettings
 from event_platform.store.publication import publish_snapshot
-from event_platform_tests.test_api import (
+from event_platform_tests.unit.test_api import (
     KEYS,
     METRICS_KEY,
     PLAIN_KEY,

@@ -25,7 +25,7 @@ from event_platform.runs.launcher import LocalProcessRunLauncher
 from event_platform.runs.owner import owner_tags, run_owner
 from event_platform.runs.reaper import reap_dead_runs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(Path(sys.executable).with_name("event-platform"))
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 

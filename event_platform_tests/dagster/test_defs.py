@@ -9,7 +9,7 @@ import pytest
 from event_platform.definitions import build_definitions
 from event_platform.settings import DEFAULT_SENSOR_INTERVAL_SECONDS, Settings, SettingsError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_definitions_load_with_the_lineage(settings) -> None:

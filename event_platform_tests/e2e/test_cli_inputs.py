@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from event_platform_tests.conftest import event_line, write_lines
-from event_platform_tests.test_cli import cli, environment
+from event_platform_tests.e2e.test_cli import cli, environment
 
 
 def stored(tmp_path: Path) -> dict[str, int]:

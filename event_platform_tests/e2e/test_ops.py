@@ -15,7 +15,7 @@ import yaml
 from benchmarks.servers import free_port, process_group, wait_until
 from event_platform.settings import ApiSettings
 from event_platform.store.publication import publish_snapshot
-from event_platform_tests.test_api import (
+from event_platform_tests.unit.test_api import (
     EVENTS_PER_FILE,
     KEYS,
     METRICS_KEY,
@@ -25,7 +25,7 @@ from event_platform_tests.test_api import (
     running_server,
 )
 
-OPS = Path(__file__).resolve().parents[1] / "ops"
+OPS = Path(__file__).resolve().parents[2] / "ops"
 SCRAPE_JOB = "event_platform_api"
 
 

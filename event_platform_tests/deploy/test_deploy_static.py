@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 HELM_VALUES = ROOT / "deploy" / "helm" / "values.yaml"
 TERRAFORM = ROOT / "deploy" / "terraform"

@@ -26,14 +26,14 @@ from pathlib import Path
 import pytest
 
 from benchmarks.servers import free_port, graphql, wait_until
-from event_platform_tests.podman_stack import (
+from event_platform_tests.deploy.podman_stack import (
     Podman,
     missing_requirement,
     podman_compose,
     podman_storage,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STAND_INS = Path(__file__).resolve().parent / "stack_images"
 BASE = "localhost/event-platform-base:bookworm"
 IMAGE = "localhost/event-platform:stack-test"

@@ -13,7 +13,7 @@ import duckdb
 
 from event_platform_tests.conftest import event_line, write_lines
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(Path(sys.executable).with_name("event-platform"))
 
 

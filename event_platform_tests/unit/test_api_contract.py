@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from event_platform.api import create_app
 from event_platform.settings import ApiSettings
 from event_platform.store.publication import publish_snapshot
-from event_platform_tests.test_api import KEYS, PII_KEY, PLAIN_KEY, build_warehouse
+from event_platform_tests.unit.test_api import KEYS, PII_KEY, PLAIN_KEY, build_warehouse
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

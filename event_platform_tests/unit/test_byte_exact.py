@@ -16,7 +16,7 @@ from event_platform.settings import ApiSettings
 from event_platform.store.connection import connect
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line
-from event_platform_tests.test_api import KEYS, PII_KEY, PLAIN_KEY, get, running_server
+from event_platform_tests.unit.test_api import KEYS, PII_KEY, PLAIN_KEY, get, running_server
 
 LINES = [
     event_line(1).encode(),

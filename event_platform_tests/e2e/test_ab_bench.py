@@ -14,7 +14,7 @@ import pytest
 
 from event_platform_tests.conftest import assert_refuses_a_contradicted_truth, run_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_ab(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:

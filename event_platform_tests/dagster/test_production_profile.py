@@ -14,7 +14,7 @@ from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
 from event_platform_tests.conftest import event_line, write_lines
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 psycopg2 = pytest.importorskip("psycopg2")
 
 

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from event_platform.store.publication import CURRENT_NAME, current_snapshot, publish_snapshot
-from event_platform_tests.test_api import (
+from event_platform_tests.unit.test_api import (
     CLASS_LINES,
     EVENTS_PER_FILE,
     MASKED_REASON_LINES,

@@ -16,7 +16,7 @@ from event_platform_tests.conftest import event_line, write_lines
 # A real `dagster dev`, webserver and daemon.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CHECKS_QUERY = """
 query($key: AssetKeyInput!, $check: String!, $partition: String) {

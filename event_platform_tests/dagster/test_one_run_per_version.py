@@ -18,7 +18,7 @@ from event_platform.defs.resources import PlatformResource, build_resources
 from event_platform.ingest.landing import file_fingerprint
 from event_platform.runs.versions import FINGERPRINT_TAG
 from event_platform_tests.conftest import ROOT, event_line, write_lines
-from event_platform_tests.test_cli import cli, environment
+from event_platform_tests.e2e.test_cli import cli, environment
 
 
 def _home(tmp_path: Path) -> Path:

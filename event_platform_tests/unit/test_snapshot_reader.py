@@ -8,7 +8,7 @@ import pytest
 
 from event_platform.api.snapshot import SnapshotReader, SnapshotUnavailableError
 from event_platform.store.publication import publish_snapshot
-from event_platform_tests.test_api import build_warehouse
+from event_platform_tests.unit.test_api import build_warehouse
 
 
 @pytest.fixture

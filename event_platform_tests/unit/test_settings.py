@@ -168,7 +168,7 @@ READER_CALLS = ('environ.get("EVENT_PLATFORM_', 'getenv("EVENT_PLATFORM_', "Sett
 
 def test_nothing_else_reads_the_environment() -> None:
     """Only the entry points build settings, and nothing parses a variable outside settings.py."""
-    root = Path(__file__).resolve().parents[1] / "event_platform"
+    root = Path(__file__).resolve().parents[2] / "event_platform"
     readers = [
         str(path.relative_to(root))
         for path in root.rglob("*.py")

@@ -10,8 +10,8 @@ import select
 import subprocess
 from pathlib import Path
 
-from event_platform_tests.test_cli import ROOT, SCRIPT, cli, environment
-from event_platform_tests.test_run_recovery import generate
+from event_platform_tests.e2e.test_cli import ROOT, SCRIPT, cli, environment
+from event_platform_tests.e2e.test_run_recovery import generate
 
 STAGES = ("landing", "fingerprinting", "storing", "committing", "reconciling", "checking")
 

@@ -28,7 +28,7 @@ from event_platform.settings import ApiSettings
 from event_platform.store import connection
 from event_platform.store.publication import publish_snapshot
 from event_platform_tests.conftest import event_line
-from event_platform_tests.test_api import KEYS, METRICS_KEY, PII_KEY, get, running_server
+from event_platform_tests.unit.test_api import KEYS, METRICS_KEY, PII_KEY, get, running_server
 
 EMAIL_KEY = "jane.roe@private.org"
 SECRET_KEY = "data-victim-secret-7b1e"
