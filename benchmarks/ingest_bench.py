@@ -210,9 +210,9 @@ def dagster_overhead(folder: Path, repeat: int) -> dict:
     warnings.filterwarnings("ignore")
     import dagster as dg
 
-    from event_platform.defs.assets import LINEAGE
-    from event_platform.defs.checks import PARTITION_CHECKS
-    from event_platform.defs.partitions import event_files
+    from event_platform.defs.ingestion.assets import LINEAGE
+    from event_platform.defs.ingestion.checks import PARTITION_CHECKS
+    from event_platform.defs.ingestion.partitions import event_files
     from event_platform.defs.resources import build_resources
     from event_platform.generator import generate_file
     from event_platform.settings import Settings

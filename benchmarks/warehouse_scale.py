@@ -40,9 +40,9 @@ import dagster as dg
 from benchmarks.arguments import counts, positive, share
 from benchmarks.bench_data import flushed_copy
 from event_platform.contract import EVENTS_CONTRACT
-from event_platform.defs.assets import LINEAGE
-from event_platform.defs.checks import PARTITION_CHECKS
-from event_platform.defs.partitions import event_files
+from event_platform.defs.ingestion.assets import LINEAGE
+from event_platform.defs.ingestion.checks import PARTITION_CHECKS
+from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
 from event_platform.generator import generate_file
 from event_platform.ingest.ingestion import ingest_file

@@ -1,46 +1,36 @@
-"""The code location: everything under `event_platform.defs`, wired to settings from the env.
+"""The code location: the Definitions of each domain under `event_platform.defs`, merged.
 
-This module is the Dagster entry point: it reads the settings once and hands them to the
-sensors it builds and, as resources, to every asset, check and sensor.
+Wired by hand rather than with `load_from_defs_folder`: the settings are read once, here, and
+some definitions are built from them (the sensors' intervals and default status), which an
+autoloader that imports module-level objects could only do by reading the environment at
+import time in every module. Each domain package exposes one `Definitions` (or a builder).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from event_platform.defs.assets import LINEAGE
-from event_platform.defs.checks import CHECKS
-from event_platform.defs.jobs import ingest_job
-from event_platform.defs.published import published_events
+from event_platform.defs.ingestion import ingestion_defs
 from event_platform.defs.pubsub import pubsub_defs
 from event_platform.defs.resources import build_resources
-from event_platform.defs.sensors import build_landing_sensor
+from event_platform.defs.serving import serving_defs
 from event_platform.settings import Settings
-
-# Publishes the API's snapshot once a file's reconciliation lands. Dagster's own automation
-# sensor is created stopped, and the API would then answer 503 until someone published by hand.
-publication_sensor = dg.AutomationConditionSensorDefinition(
-    "publication_sensor",
-    target=dg.AssetSelection.assets(published_events),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
-    description="Materialises published_events when a file's reconciliation report lands.",
-)
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    lineage = dg.Definitions(
-        assets=[*LINEAGE, published_events],
-        asset_checks=CHECKS,
-        jobs=[ingest_job],
-        sensors=[build_landing_sensor(settings.sensor_interval_seconds), publication_sensor],
+    shared = dg.Definitions(
         resources=build_resources(settings),
         # Every job, including the UI's ad-hoc materialisations, runs its steps in one process:
         # the steps are short and share one file, and a process per step costs seconds each.
         executor=dg.in_process_executor,
     )
-    return dg.Definitions.merge(lineage, pubsub_defs(settings.pubsub))
+    return dg.Definitions.merge(
+        shared,
+        ingestion_defs(settings.sensor_interval_seconds),
+        serving_defs,
+        pubsub_defs(settings.pubsub),
+    )
 
 
 defs = build_definitions()

@@ -1,9 +1,9 @@
 """Names shared by the writers and the readers of run metadata in the Dagster instance.
 
-The assets (`defs/assets.py`) write these keys into materialization metadata and `/metrics`
-(`api/run_metrics.py`) reads them back from the instance; a key renamed on one side alone
-would silently empty a dashboard. This module imports nothing, so the API can use it without
-loading Dagster.
+The assets (`defs/ingestion/assets.py`) write these keys into materialization metadata and
+`/metrics` (`api/run_metrics.py`) reads them back from the instance; a key renamed on one side alone
+would silently empty a dashboard. This module imports nothing, so the API can use it without loading
+Dagster.
 """
 
 from __future__ import annotations

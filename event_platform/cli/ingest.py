@@ -125,9 +125,9 @@ def _whole_command(files: int, files_started: float, publishing_started: float) 
 def _ingest_one(instance, settings, user_path: Path, target: Path, args, shown) -> dict[str, Any]:
     import dagster as dg
 
-    from event_platform.defs.assets import LINEAGE
-    from event_platform.defs.checks import PARTITION_CHECKS
-    from event_platform.defs.partitions import event_files
+    from event_platform.defs.ingestion.assets import LINEAGE
+    from event_platform.defs.ingestion.checks import PARTITION_CHECKS
+    from event_platform.defs.ingestion.partitions import event_files
     from event_platform.defs.resources import build_resources
     from event_platform.ingest.landing import file_fingerprint
     from event_platform.runs.owner import owner_tags
@@ -240,8 +240,8 @@ def _publish(instance, settings, shown, *, quiet: bool) -> int:
     import dagster as dg
 
     from event_platform import progress
-    from event_platform.defs.published import published_events
     from event_platform.defs.resources import build_resources
+    from event_platform.defs.serving.assets import published_events
     from event_platform.runs.owner import owner_tags
     from event_platform.runs.versions import TRIGGER_TAG
     from event_platform.runs.writer_turn import writer_turn

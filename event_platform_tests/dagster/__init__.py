@@ -1,0 +1,1 @@
+"""Dagster tests: assets, checks and sensors materialised and ticked with real instances."""

@@ -1,0 +1,1 @@
+"""Deployment: static checks of deploy/ and the compose stack on podman."""

@@ -1,0 +1,1 @@
+"""End to end: the CLI, servers, the Pub/Sub emulator and benchmarks as real processes."""

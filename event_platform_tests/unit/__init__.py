@@ -1,0 +1,1 @@
+"""Library tests: the domain code against real DuckDB files, in process."""
