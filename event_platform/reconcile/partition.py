@@ -69,8 +69,7 @@ DEFAULT_MODE = DEFAULT_RECONCILE_MODE
 # A rejected line's stored text and reasons are compared with the file's: that row is the only
 # copy of the line the store keeps, so a truncated text or a dropped reason is a mismatch.
 # The hash of the stored values is compared with the stored hash where the row is read, and
-# only the outcome travels on: carrying the 64-character recomputed hash through the GROUP BY
-# cost about 0.17 CPU-s per 1M lines (docs/performance.md, the round of f78dd07).
+# only the outcome travels on, not the 64-character recomputed hash through the GROUP BY.
 _CLASSIFY = """
 WITH
 expected AS (
@@ -140,8 +139,8 @@ WHERE source_file = $source_file AND rowid BETWEEN $rejected_from AND $rejected_
 
 # The claims that no earlier line of this file proves: that line's stored event would have the
 # hash. The rest must be proven by another file (`store/other_files.py`). One join per
-# statement, as in the writer: DuckDB spills a lone join, so a whole file of duplicates (1M
-# claims per 1M lines) stays within the memory cap.
+# statement, as in the writer: DuckDB spills a lone join, so a whole file of duplicates (a
+# claim per line) stays within the memory cap.
 _UNPROVEN_HERE = """
 CREATE OR REPLACE TEMP TABLE reconcile_unproven AS
 SELECT c.line_number, c.event_hash FROM reconcile_claims c
@@ -152,9 +151,8 @@ WHERE NOT EXISTS (
 )
 """
 _UNPROVEN_KEYS = f"(SELECT {hash_key_sql('event_hash')} AS hash_key FROM reconcile_unproven)"
-# Those that another file proves, as a table of their own. A DELETE of them from
-# `reconcile_unproven` ran out of memory under the 256 MB cap at 20M lines of duplicates,
-# where this semi join, the writer's shape, spills (docs/performance.md).
+# Those that another file proves, as a table of their own: a semi join, the writer's shape,
+# spills under the memory cap, where a large DELETE from `reconcile_unproven` does not.
 _PROVEN_ELSEWHERE = f"""
 CREATE OR REPLACE TEMP TABLE reconcile_proven AS
 SELECT line_number FROM reconcile_unproven WHERE event_hash IN ({STORED_IN_OTHERS})
@@ -214,8 +212,8 @@ def reconcile_partition(
 
     `mode` is `ledger` or `full` (see the module's docstring); in ledger mode `sample_lines`
     lines are drawn with `sample_seed` (a fresh seed when None) for the independent sample.
-    `progress(lines_done, bytes_done)` is called after each chunk, as in ingestion: at 10M lines
-    this runs for 20-30 s, and a user should see it move.
+    `progress(lines_done, bytes_done)` is called after each chunk, as in ingestion: a large
+    file takes a while, and a user should see it move.
     """
     if mode not in MODES:
         raise ValueError(f"reconciliation mode {mode!r} is not one of {', '.join(MODES)}")
@@ -228,98 +226,36 @@ def reconcile_partition(
     digest = FileDigest()
     con.execute("BEGIN TRANSACTION")
     try:
-        # No rows: an empty span, BETWEEN NULL AND NULL, selects nothing, as it should.
-        stored_version = con.execute(
-            "SELECT run_id, file_sha256 FROM main.ingestions WHERE source_file = $f",
-            {"f": source_file},
-        ).fetchall()
-        events_span = rowid_span(con, "events", source_file) or (None, None)
-        rejected_span = rowid_span(con, "rejected_events", source_file) or (None, None)
-        partition = {
-            "source_file": source_file,
-            "duplicate": DUPLICATE_REASON,
-            "events_from": events_span[0],
-            "events_to": events_span[1],
-            "rejected_from": rejected_span[0],
-            "rejected_to": rejected_span[1],
-        }
+        stored_version, partition = _locate(con, source_file)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE reconcile_claims (line_number BIGINT, event_hash VARCHAR)"
         )
         if mode == LEDGER and not has_digests(con, partition):
             mode = FULL
             note = "stored without line digests (ingested before the ledger): reconciled in full"
+        reading = {
+            "contract": contract,
+            "allowed_event_types": allowed_event_types,
+            "chunk_bytes": chunk_bytes,
+            "max_line_bytes": max_line_bytes,
+            "progress": progress,
+        }
         if mode == FULL:
             _full_pass(
-                path,
-                con,
-                partition,
-                digest,
-                found,
-                samples,
-                contract=contract,
-                allowed_event_types=allowed_event_types,
-                chunk_bytes=chunk_bytes,
-                max_line_bytes=max_line_bytes,
-                memory_limit=memory_limit,
-                workers=workers,
-                progress=progress,
-            )
+                path, con, partition, digest, found, samples,
+                memory_limit=memory_limit, workers=workers, **reading,
+            )  # fmt: skip
         else:
-            ledger = check_ledger(
-                path,
-                con,
-                partition,
-                digest,
-                contract=contract,
-                chunk_bytes=chunk_bytes,
-                max_line_bytes=max_line_bytes,
-                progress=progress,
-            )
-            con.execute(
-                _LEDGER_CLAIMS,
-                {name: partition[name] for name in _CLAIM_PARAMETERS} | {"lines": digest.lines},
-            )
-            seed = new_seed() if sample_seed is None else sample_seed
-            sample = check_sample(
-                path,
-                con,
-                partition,
-                lines_total=digest.lines,
-                size=sample_lines,
-                seed=seed,
-                flagged_table=FLAGGED_TABLE,
-                contract=contract,
-                allowed_event_types=allowed_event_types,
-                max_line_bytes=max_line_bytes,
-            )
-            sampled = sample.lines
-            details = {**ledger.counts, "sample_mismatched": sample.mismatched}
-            # As the report names rows in both modes: a second row for a line is unexpected,
-            # a row that is not the line's is mismatched.
-            for verdict, classes in _LEDGER_VERDICTS.items():
-                for name in classes:
-                    found[verdict] += ledger.counts[name]
-                    samples[verdict] += ledger.samples.get(name, [])
-            found["mismatched"] += sample.mismatched
-            samples["mismatched"] += sample.samples
-            samples = {
-                verdict: sorted(set(lines))[:SAMPLE_SIZE] for verdict, lines in samples.items()
-            }
+            seed, sampled, details = _ledger_pass(
+                path, con, partition, digest, found, samples,
+                sample_lines=sample_lines, sample_seed=sample_seed, **reading,
+            )  # fmt: skip
         # A duplicate whose event the store does not hold has lost that event: it is missing.
         unproven, unproven_sample = _unproven_duplicates(con, partition)
         found["missing"] += unproven
         samples["missing"] = sorted(samples["missing"] + unproven_sample)[:SAMPLE_SIZE]
-        # fetchall, not fetchone: duckdb 2.0 keeps a half-read result open, and the caller's
-        # next `register` on this connection would be refused.
-        whole_file = {**partition, "lines": digest.lines}
-        [(outside, stored, rejected, duplicates)] = con.execute(
-            _OUT_OF_RANGE, whole_file
-        ).fetchall()
-        outside_sample = (
-            con.execute(_OUT_OF_RANGE_SAMPLE.format(sample=SAMPLE_SIZE), whole_file).fetchall()
-            if outside
-            else []
+        outside, outside_lines, (stored, rejected, duplicates) = _places(
+            con, partition, digest.lines
         )
     finally:
         # Nothing was written but the temp tables, which the rollback drops.
@@ -327,7 +263,6 @@ def reconcile_partition(
     found["unexpected"] += outside
     if details:
         details["unexpected"] = outside
-    outside_lines = [line for (line,) in outside_sample]
     samples["unexpected"] = sorted(samples["unexpected"] + outside_lines)[:SAMPLE_SIZE]
     balanced = digest.lines == stored + rejected + duplicates
     ingest_run_id, stored_sha256 = stored_version[0] if stored_version else (None, None)
@@ -355,6 +290,106 @@ def reconcile_partition(
         details=details,
         note=note,
     )
+
+
+def _locate(
+    con: duckdb.DuckDBPyConnection, source_file: str
+) -> tuple[list[tuple[str, str]], dict[str, object]]:
+    """The stored version of the file (its ingestion run and sha256) and the query parameters
+    that confine every statement to the partition's rowid spans."""
+    stored_version = con.execute(
+        "SELECT run_id, file_sha256 FROM main.ingestions WHERE source_file = $f",
+        {"f": source_file},
+    ).fetchall()
+    # No rows: an empty span, BETWEEN NULL AND NULL, selects nothing, as it should.
+    events_span = rowid_span(con, "events", source_file) or (None, None)
+    rejected_span = rowid_span(con, "rejected_events", source_file) or (None, None)
+    partition = {
+        "source_file": source_file,
+        "duplicate": DUPLICATE_REASON,
+        "events_from": events_span[0],
+        "events_to": events_span[1],
+        "rejected_from": rejected_span[0],
+        "rejected_to": rejected_span[1],
+    }
+    return stored_version, partition
+
+
+def _places(
+    con: duckdb.DuckDBPyConnection, partition: dict[str, object], lines: int
+) -> tuple[int, list[int], tuple[int, int, int]]:
+    """Rows whose line number the file lacks (count and a sample), and the rows stored as
+    events, rejected lines and duplicates."""
+    whole_file = {**partition, "lines": lines}
+    # fetchall, not fetchone: see `event_platform.store`.
+    [(outside, stored, rejected, duplicates)] = con.execute(_OUT_OF_RANGE, whole_file).fetchall()
+    outside_sample = (
+        con.execute(_OUT_OF_RANGE_SAMPLE.format(sample=SAMPLE_SIZE), whole_file).fetchall()
+        if outside
+        else []
+    )
+    return outside, [line for (line,) in outside_sample], (stored, rejected, duplicates)
+
+
+def _ledger_pass(
+    path: Path,
+    con: duckdb.DuckDBPyConnection,
+    partition: dict[str, object],
+    digest: FileDigest,
+    found: dict[str, int],
+    samples: dict[str, list[int]],
+    *,
+    contract: StreamContract,
+    allowed_event_types: frozenset[int],
+    chunk_bytes: int,
+    max_line_bytes: int,
+    sample_lines: int,
+    sample_seed: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, int, dict[str, int]]:
+    """Ledger mode: match the file's lines to the stored rows by digest, then re-derive a
+    seeded sample independently, adding to `found` and `samples`; gathers the duplicates'
+    claims. Returns the seed, the lines sampled and the count per ledger class. Runs inside
+    the reconciling transaction."""
+    ledger = check_ledger(
+        path,
+        con,
+        partition,
+        digest,
+        contract=contract,
+        chunk_bytes=chunk_bytes,
+        max_line_bytes=max_line_bytes,
+        progress=progress,
+    )
+    con.execute(
+        _LEDGER_CLAIMS,
+        {name: partition[name] for name in _CLAIM_PARAMETERS} | {"lines": digest.lines},
+    )
+    seed = new_seed() if sample_seed is None else sample_seed
+    sample = check_sample(
+        path,
+        con,
+        partition,
+        lines_total=digest.lines,
+        size=sample_lines,
+        seed=seed,
+        flagged_table=FLAGGED_TABLE,
+        contract=contract,
+        allowed_event_types=allowed_event_types,
+        max_line_bytes=max_line_bytes,
+    )
+    details = {**ledger.counts, "sample_mismatched": sample.mismatched}
+    # As the report names rows in both modes: a second row for a line is unexpected,
+    # a row that is not the line's is mismatched.
+    for verdict, classes in _LEDGER_VERDICTS.items():
+        for name in classes:
+            found[verdict] += ledger.counts[name]
+            samples[verdict] += ledger.samples.get(name, [])
+    found["mismatched"] += sample.mismatched
+    samples["mismatched"] += sample.samples
+    for verdict, lines in samples.items():
+        samples[verdict] = sorted(set(lines))[:SAMPLE_SIZE]
+    return seed, sample.lines, details
 
 
 # The report's verdicts in terms of the ledger's classes.
