@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +52,24 @@ def _pending_landing_files(landing_dir: Path | None, reconciled: set[str]) -> in
     if landing_dir is None:
         return 0
     return sum(1 for landed in landed_files(landing_dir) if landed.name not in reconciled)
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """What one scrape reads from the snapshot, in one cursor."""
+
+    published_at: datetime | None
+    events: int
+    rejected: int
+    last_ingest: datetime | None
+    files_published: int
+    files_failed: int
+    duplicate_reason: str
+    per_class: dict[str, int]
+    growth: int
+    rejected_lines: int
+    total_lines: int
+    reconciled: set[str]
 
 
 class StoreCollector(Collector):
@@ -89,16 +108,14 @@ class StoreCollector(Collector):
         yield sizes
         yield up
 
-    def _store_metrics(self, sizes: GaugeMetricFamily) -> Iterator[GaugeMetricFamily]:
+    def _read_figures(self) -> _Figures:
         hour_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
         with self.reader.cursor() as cur:
-            target = self.reader.target
             info = cur.execute(
                 """SELECT published_at, events, rejected, last_successful_ingest,
                           files_published, files_failed, duplicate_reason
                    FROM snapshot_info"""
             ).fetchone()
-            published_at, events, rejected, last_ingest, published, failed, duplicate = info
             per_class = dict.fromkeys(sorted(REASON_CLASSES | {OTHER_REASON}), 0)
             for reason_class, lines in cur.execute(
                 "SELECT reason_class, sum(lines) FROM rejection_reason_classes GROUP BY ALL"
@@ -119,6 +136,12 @@ class StoreCollector(Collector):
                     "SELECT DISTINCT source_file FROM reconciliation_reports"
                 ).fetchall()
             }
+        return _Figures(*info, per_class, growth, rejected_lines, total_lines, reconciled)
+
+    def _store_metrics(self, sizes: GaugeMetricFamily) -> Iterator[GaugeMetricFamily]:
+        f = self._read_figures()
+        # Read after the cursor: opening it is what follows a newly published snapshot.
+        target = self.reader.target
         if target is not None and os.path.exists(target):
             sizes.add_metric(["snapshot"], os.path.getsize(target))
 
@@ -130,55 +153,55 @@ class StoreCollector(Collector):
         yield gauge(
             "event_platform_events_stored",
             "Events served (files whose latest reconciliation passed)",
-            events,
+            f.events,
         )
         per_reason = GaugeMetricFamily(
             "event_platform_rejected_lines",
             "Rejected lines per reason class (a line with reasons of two classes counts in both)",
             labels=["reason"],
         )
-        for reason_class, lines in per_class.items():
+        for reason_class, lines in f.per_class.items():
             per_reason.add_metric([reason_class], lines)
         yield per_reason
         yield gauge(
             "event_platform_rejection_rate",
             "Rejected (non-duplicate) lines / lines read, latest reconciliation of every file",
-            (rejected_lines / total_lines) if total_lines else 0.0,
+            (f.rejected_lines / f.total_lines) if f.total_lines else 0.0,
         )
         yield gauge(
             "event_platform_error_bucket_rows",
-            f"Rows in rejected_events (invalid lines and '{duplicate}' rows)",
-            rejected,
+            f"Rows in rejected_events (invalid lines and '{f.duplicate_reason}' rows)",
+            f.rejected,
         )
         yield gauge(
             "event_platform_error_bucket_growth_1h",
             "rejected_events rows with rejected_at in the last hour",
-            growth,
+            f.growth,
         )
         yield gauge(
             "event_platform_landing_files_pending",
             "Files in the landing folder without a reconciliation report",
-            _pending_landing_files(self.landing_dir, reconciled),
+            _pending_landing_files(self.landing_dir, f.reconciled),
         )
         yield gauge(
             "event_platform_files_published",
             "Files whose latest reconciliation passed (served)",
-            published,
+            f.files_published,
         )
         yield gauge(
             "event_platform_files_failed_reconciliation",
             "Files whose latest reconciliation failed (not served)",
-            failed,
+            f.files_failed,
         )
         yield gauge(
             "event_platform_last_successful_ingest_timestamp_seconds",
             "When the latest passing reconciliation ran (0 if none)",
-            _epoch(last_ingest),
+            _epoch(f.last_ingest),
         )
         yield gauge(
             "event_platform_snapshot_published_timestamp_seconds",
             "When the served snapshot was published",
-            _epoch(published_at),
+            _epoch(f.published_at),
         )
 
 
