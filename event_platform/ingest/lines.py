@@ -89,6 +89,9 @@ def read_line_chunks(
 ) -> Iterator[LineChunk]:
     """Yield the file's lines in chunks of roughly `chunk_bytes`.
 
+    One loop on purpose: the reused buffer, the carried partial line and the overlong-line
+    state are shared by every step, and helpers would pass all three back and forth per block.
+
     A UTF-8 byte-order mark at the very start is dropped; the last line counts even without a
     final `\n`; an empty file has no lines. A line longer than `max_line_bytes` is kept as its
     first `max_line_bytes` bytes and flagged (`LineChunk.overlong`); once a partial line

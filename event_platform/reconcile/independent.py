@@ -121,6 +121,7 @@ def _decode_iteratively(text: str) -> object:
     """The same values as `_decode` without recursion, for nesting deeper than Python's stack.
 
     A stack of open containers; each holds its pending key (objects) while a value is read.
+    One function on purpose: a decoder's state machine reads best as one loop over one cursor.
     """
     position = 0
     stack: list[tuple[list, list[str | None]]] = []

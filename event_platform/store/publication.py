@@ -249,36 +249,7 @@ def publish_snapshot(
     try:
         con.execute(f"ATTACH ? AS snap (ROW_GROUP_SIZE {SNAPSHOT_ROW_GROUP_ROWS})", [str(building)])
         _build(con, warehouse, wait_seconds)
-        (events,) = con.execute("SELECT count(*) FROM snap.main.events").fetchone()
-        rejected, failed, published = con.execute(
-            """SELECT
-                (SELECT count(*) FROM snap.main.rejected_events),
-                (SELECT count(*) FROM (
-                    SELECT passed FROM snap.main.reconciliation_reports
-                    QUALIFY row_number() OVER (
-                        PARTITION BY source_file ORDER BY checked_at DESC) = 1)
-                 WHERE NOT passed),
-                (SELECT count(*) FROM snap.main.published_files)"""
-        ).fetchone()
-        last_ingest = con.execute(
-            "SELECT max(checked_at) FROM snap.main.reconciliation_reports WHERE passed"
-        ).fetchone()[0]
-        con.execute(
-            """CREATE TABLE snap.main.snapshot_info AS SELECT
-                ?::TIMESTAMP AS published_at, ?::VARCHAR AS warehouse, ?::BIGINT AS events,
-                ?::BIGINT AS rejected, ?::BIGINT AS files_published, ?::BIGINT AS files_failed,
-                ?::TIMESTAMP AS last_successful_ingest, ?::VARCHAR AS duplicate_reason""",
-            [
-                (now or datetime.now(UTC)).replace(tzinfo=None),
-                str(warehouse),
-                events,
-                rejected,
-                published,
-                failed,
-                last_ingest,
-                DUPLICATE_REASON,
-            ],
-        )
+        events, rejected, published, failed = _record_info(con, warehouse, now)
         con.execute("DETACH snap")
     except BaseException:
         building.unlink(missing_ok=True)
@@ -300,6 +271,44 @@ def publish_snapshot(
         seconds,
     )
     return PublishResult(final, events, rejected, published, failed, seconds, removed)
+
+
+def _record_info(
+    con: duckdb.DuckDBPyConnection, warehouse: Path, now: datetime | None
+) -> tuple[int, int, int, int]:
+    """Write `snapshot_info`, what `/health` and `/metrics` say of the snapshot, and return its
+    counts: events, rejected rows, files published and files that failed reconciliation."""
+    (events,) = con.execute("SELECT count(*) FROM snap.main.events").fetchone()
+    rejected, failed, published = con.execute(
+        """SELECT
+            (SELECT count(*) FROM snap.main.rejected_events),
+            (SELECT count(*) FROM (
+                SELECT passed FROM snap.main.reconciliation_reports
+                QUALIFY row_number() OVER (
+                    PARTITION BY source_file ORDER BY checked_at DESC) = 1)
+             WHERE NOT passed),
+            (SELECT count(*) FROM snap.main.published_files)"""
+    ).fetchone()
+    last_ingest = con.execute(
+        "SELECT max(checked_at) FROM snap.main.reconciliation_reports WHERE passed"
+    ).fetchone()[0]
+    con.execute(
+        """CREATE TABLE snap.main.snapshot_info AS SELECT
+            ?::TIMESTAMP AS published_at, ?::VARCHAR AS warehouse, ?::BIGINT AS events,
+            ?::BIGINT AS rejected, ?::BIGINT AS files_published, ?::BIGINT AS files_failed,
+            ?::TIMESTAMP AS last_successful_ingest, ?::VARCHAR AS duplicate_reason""",
+        [
+            (now or datetime.now(UTC)).replace(tzinfo=None),
+            str(warehouse),
+            events,
+            rejected,
+            published,
+            failed,
+            last_ingest,
+            DUPLICATE_REASON,
+        ],
+    )
+    return events, rejected, published, failed
 
 
 def _point_current(published_dir: Path, name: str) -> None:
