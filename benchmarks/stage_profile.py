@@ -32,7 +32,7 @@ from benchmarks.bench_data import (
     bench_file,
 )
 from event_platform.contract import EVENTS_CONTRACT
-from event_platform.ingest.hashing import with_event_hash
+from event_platform.ingest.hashing import line_digest, with_event_hash
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import read_line_chunks
 from event_platform.ingest.parsing import StructuralParser
@@ -92,6 +92,8 @@ def write_all(hashed: list, rejected: list, workdir: Path) -> Callable[[], None]
         ):
             for valid, bad in zip(hashed, rejected, strict=True):
                 writer.write(valid, bad)
+            lines = sum(map(len, hashed)) + sum(map(len, rejected))
+            writer.file_read("0" * 64, lines)
 
     return work
 
@@ -113,7 +115,8 @@ def main() -> int:
     structural.prepare(parse_con)
     parsed = [structural.parse(parse_con, chunk) for chunk in chunks]
     validated = [validator.validate(chunk) for chunk in chunks]
-    hashed = [with_event_hash(v.valid) for v in validated]
+    hashed = [with_event_hash(v.valid).with_columns(line_digest()) for v in validated]
+    rejected = [v.rejected.with_columns(line_digest("raw_line")) for v in validated]
     columns = [f.name for f in EVENTS_CONTRACT.scalar_fields]
 
     stages: dict[str, tuple[float, float]] = {}
@@ -133,12 +136,18 @@ def main() -> int:
         each(chunks, validator.validate),
     )
     measure(
-        "event hash (polars-hash sha256) + keys",
-        each(validated, lambda v: with_event_hash(v.valid)),
+        "event hash (polars-hash sha256) + keys + line digests",
+        each(
+            validated,
+            lambda v: (
+                with_event_hash(v.valid).with_columns(line_digest()),
+                v.rejected.with_columns(line_digest("raw_line")),
+            ),
+        ),
     )
     measure(
         "write one partition (INSERTs + COMMIT)",
-        write_all(hashed, [v.rejected for v in validated], args.data_dir),
+        write_all(hashed, rejected, args.data_dir),
     )
 
     with (
