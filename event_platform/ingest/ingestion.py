@@ -25,8 +25,8 @@ from event_platform.settings import (
     DEFAULT_EVENT_TYPES,
     DEFAULT_MAX_LINE_BYTES,
 )
+from event_platform.store.backend import Warehouse, as_warehouse
 from event_platform.store.schema import DUPLICATE_REASON
-from event_platform.store.writer import PartitionWriter
 
 
 @dataclass
@@ -57,7 +57,7 @@ class IngestResult:
 
 def ingest_file(
     path: Path,
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | Warehouse,
     *,
     run_id: str,
     source_file: str | None = None,
@@ -73,6 +73,7 @@ def ingest_file(
 ) -> IngestResult:
     """Replace the partition `source_file` (default: the file name) with this file's lines.
 
+    `con` is the DuckDB warehouse's connection or a backend (`store.backend`).
     `progress(lines_done, bytes_done)` is called after each chunk so long runs can report;
     `log` is told about the work after the last chunk (moving duplicates of other files);
     `before_commit` is called once every chunk is written, before the partition is settled
@@ -98,8 +99,7 @@ def ingest_file(
     # and joined rather than left to validate the rest of the file.
     with (
         closing(chunks),
-        PartitionWriter(
-            con,
+        as_warehouse(con).partition_writer(
             contract,
             source_file,
             run_id,
