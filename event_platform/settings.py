@@ -33,6 +33,11 @@ DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 RECONCILE_MODES = ("ledger", "full")
 DEFAULT_RECONCILE_MODE = "ledger"
 DEFAULT_RECONCILE_SAMPLE_LINES = 10_000
+# Where the lineage stores: one DuckDB file (embedded, one writer), or Apache Iceberg tables in
+# a PostgreSQL catalog (many writers; event_platform/store/backend.py).
+WAREHOUSE_BACKENDS = ("duckdb", "iceberg")
+DEFAULT_WAREHOUSE_BACKEND = "duckdb"
+ICEBERG_FOLDER = "iceberg"
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8080
@@ -93,6 +98,25 @@ def reconcile_mode(text: str) -> str:
     """A reconciliation mode by name, or a ValueError naming the modes."""
     if text not in RECONCILE_MODES:
         raise ValueError(RECONCILE_MODE_FORM)
+    return text
+
+
+WAREHOUSE_BACKEND_FORM = f"one of {', '.join(WAREHOUSE_BACKENDS)}"
+
+
+def warehouse_backend(text: str) -> str:
+    if text not in WAREHOUSE_BACKENDS:
+        raise ValueError(WAREHOUSE_BACKEND_FORM)
+    return text
+
+
+ICEBERG_CATALOG_FORM = "a SQLAlchemy PostgreSQL URI, postgresql+psycopg2://user[:password]@host/db"
+
+
+def iceberg_catalog_uri(text: str) -> str:
+    """The catalog's URI; PostgreSQL only, since the writers' advisory locks live there."""
+    if not text.startswith(("postgresql+psycopg2://", "postgresql://")):
+        raise ValueError(ICEBERG_CATALOG_FORM)
     return text
 
 
@@ -262,6 +286,11 @@ class Settings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     reconcile_mode: str = DEFAULT_RECONCILE_MODE
     reconcile_sample_lines: int = DEFAULT_RECONCILE_SAMPLE_LINES
+    warehouse_backend: str = DEFAULT_WAREHOUSE_BACKEND
+    # The Iceberg backend's catalog (None with the DuckDB backend) and its data files' root:
+    # a folder, or `gs://bucket/prefix` with the `gcs` extra.
+    iceberg_catalog_uri: str | None = None
+    iceberg_location: str | None = None
 
     @property
     def landing_dir(self) -> Path:
@@ -318,9 +347,30 @@ class Settings:
                 env, "EVENT_PLATFORM_PUBSUB_MAX_MESSAGE_AGE_SECONDS", 600.0, _number(positive=True)
             ),
         )
+        backend = _read(
+            env,
+            "EVENT_PLATFORM_WAREHOUSE",
+            DEFAULT_WAREHOUSE_BACKEND,
+            (warehouse_backend, WAREHOUSE_BACKEND_FORM),
+        )
+        catalog = _read(
+            env,
+            "EVENT_PLATFORM_ICEBERG_CATALOG_URI",
+            None,
+            (iceberg_catalog_uri, ICEBERG_CATALOG_FORM),
+        )
+        if backend == "iceberg" and catalog is None:
+            raise SettingsError(
+                "EVENT_PLATFORM_WAREHOUSE=iceberg needs EVENT_PLATFORM_ICEBERG_CATALOG_URI: "
+                f"expected {ICEBERG_CATALOG_FORM}"
+            )
+        location = _text(env, "EVENT_PLATFORM_ICEBERG_LOCATION", str(data_dir / ICEBERG_FOLDER))
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
+            warehouse_backend=backend,
+            iceberg_catalog_uri=catalog,
+            iceberg_location=location if backend == "iceberg" else None,
             api=api,
             pubsub=pubsub,
             allowed_event_types=_read(

@@ -10,13 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PubSubSettings, Settings
+from event_platform.settings import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    DEFAULT_WAREHOUSE_BACKEND,
+    PubSubSettings,
+    Settings,
+)
+from event_platform.store.backend import DuckDBWarehouse, Warehouse
 from event_platform.store.connection import LOCK_WAIT_SECONDS, WarehouseError, cause_line, connect
+
+if TYPE_CHECKING:
+    from event_platform.store.iceberg.warehouse import IcebergWarehouse
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -84,6 +94,21 @@ class WarehouseResource(DuckDBResource):
     """
 
     lock_wait_seconds: float = LOCK_WAIT_SECONDS
+    # `duckdb`: the file at `database`; `iceberg`: the catalog and location below
+    # (`event_platform.store.backend`).
+    backend: str = DEFAULT_WAREHOUSE_BACKEND
+    iceberg_catalog_uri: str | None = None
+    iceberg_location: str | None = None
+
+    def iceberg_warehouse(self) -> IcebergWarehouse:
+        from event_platform.store.iceberg.warehouse import IcebergWarehouse
+
+        if not (self.iceberg_catalog_uri and self.iceberg_location):
+            raise WarehouseError("the Iceberg backend needs a catalog URI and a location")
+        memory_limit = self.connection_config.get("memory_limit", DEFAULT_DUCKDB_MEMORY_LIMIT)
+        return IcebergWarehouse(
+            self.iceberg_catalog_uri, self.iceberg_location, memory_limit=memory_limit
+        )
 
     @contextmanager
     def get_connection(
@@ -145,6 +170,22 @@ def warehouse(
         ) from exc
 
 
+@contextmanager
+def warehouse_store(
+    resource: DuckDBResource, log: Callable[[str], None] | None = None
+) -> Iterator[Warehouse]:
+    """The configured backend: the DuckDB file through `warehouse` (its failures said the same
+    way), or the Iceberg warehouse, which holds no connection between calls."""
+    if isinstance(resource, WarehouseResource) and resource.backend == "iceberg":
+        try:
+            yield resource.iceberg_warehouse()
+        except WarehouseError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        return
+    with warehouse(resource, log) as con:
+        yield DuckDBWarehouse(con, Path(resource.database))
+
+
 class PubSubResource(dg.ConfigurableResource):
     """The Pub/Sub section of the settings, for the subscription's asset, check and sensor."""
 
@@ -194,6 +235,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "duckdb": WarehouseResource(
             database=str(settings.duckdb_path),
             connection_config={"memory_limit": settings.duckdb_memory_limit},
+            backend=settings.warehouse_backend,
+            iceberg_catalog_uri=settings.iceberg_catalog_uri,
+            iceberg_location=settings.iceberg_location,
         ),
         "platform": PlatformResource.from_settings(settings),
     }

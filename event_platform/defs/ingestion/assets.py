@@ -19,10 +19,10 @@ from event_platform.contract.reasons import disclosed_reason
 from event_platform.defs.ingestion.metadata import counts_table, table_metadata
 from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.ingestion.stage_log import StageLog
-from event_platform.defs.resources import PlatformResource, warehouse
+from event_platform.defs.resources import PlatformResource, warehouse_store
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.landing import LandingError, land
-from event_platform.reconcile import reconcile_partition, record_report
+from event_platform.reconcile import reconcile_partition
 from event_platform.run_metadata import (
     INGEST_ASSET,
     LINES_PER_SECOND,
@@ -115,10 +115,10 @@ def validated_and_rejected_events(
 ):
     path = platform.landed_file(context.partition_key)
     log = StageLog(context, progress.STORING, path.stat().st_size)
-    with warehouse(duckdb, context.log.warning) as con:
+    with warehouse_store(duckdb, context.log.warning) as store:
         result = ingest_file(
             path,
-            con,
+            store,
             run_id=context.run.run_id,
             source_file=context.partition_key,
             allowed_event_types=platform.event_types,
@@ -215,7 +215,10 @@ def reconciliation_report(
     path = platform.landed_file(context.partition_key)
     started = time.perf_counter()
     log = StageLog(context, progress.RECONCILING, path.stat().st_size)
-    with warehouse(duckdb, context.log.warning) as con:
+    with (
+        warehouse_store(duckdb, context.log.warning) as store,
+        store.partition(context.partition_key) as con,
+    ):
         report = reconcile_partition(
             path,
             con,
@@ -234,7 +237,7 @@ def reconciliation_report(
             ),
             sample_seed=config.sample_seed,
         )
-        record_report(con, report)
+        store.record_report(con, report)
     verdict = "passed" if report.passed else "FAILED"
     if report.note:
         context.log.warning(f"{report.source_file}: {report.note}")

@@ -21,7 +21,7 @@ from dagster_duckdb import DuckDBResource
 from event_platform import progress
 from event_platform.contract.reasons import disclosed_reason, disclosed_reasons
 from event_platform.defs.ingestion.partitions import event_files
-from event_platform.defs.resources import PlatformResource, warehouse
+from event_platform.defs.resources import PlatformResource, warehouse_store
 from event_platform.ingest.landing import landed_files
 from event_platform.run_metadata import RECONCILE_ASSET
 from event_platform.runs.writer_turn import WRITER_POOL
@@ -78,7 +78,10 @@ def reconciliation_exact(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
     progress.report(progress.Progress(context.partition_key, progress.CHECKING))
-    with warehouse(duckdb) as con:
+    with (
+        warehouse_store(duckdb) as store,
+        store.partition(context.partition_key) as con,
+    ):
         row = con.execute(
             f"""
             SELECT {", ".join(_REPORT_READ)} FROM main.reconciliation_reports WHERE source_file = $f
@@ -283,7 +286,10 @@ def partition_data_checks(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ) -> Iterator[dg.AssetCheckResult]:
     progress.report(progress.Progress(context.partition_key, progress.CHECKING))
-    with warehouse(duckdb) as con:
+    with (
+        warehouse_store(duckdb) as store,
+        store.partition(context.partition_key) as con,
+    ):
         selected = context.selected_asset_check_keys
         for key, (_, check) in DATA_CHECKS.items():
             if key in selected:
