@@ -64,7 +64,7 @@ def test_concurrent_workers_store_every_event_exactly_once(
     files, invalid, distinct = _files(tmp_path / "files")
     location = str(tmp_path / "iceberg")
     store = IcebergWarehouse(catalog_uri, location, scratch_dir=str(tmp_path))
-    store.catalog  # noqa: B018 - the tables exist before the workers race
+    store.catalog
     plans = [["a1", "b", "c"], ["a2", "b2", "a1"], ["b", "a2", "c"], ["b2", "a1", "a2"],
              ["c", "b", "b2"]]  # fmt: skip
     context = multiprocessing.get_context("spawn")
