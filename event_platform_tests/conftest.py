@@ -14,8 +14,12 @@ import pytest
 
 from event_platform.settings import Settings
 
-# The Pub/Sub emulator fixtures (`emulator`, `pubsub`) live in their own module.
-pytest_plugins = ["event_platform_tests.pubsub_emulator"]
+# The Pub/Sub emulator fixtures (`emulator`, `pubsub`) and the Iceberg catalog's (`catalog_uri`,
+# `iceberg`, `backend`) live in modules of their own.
+pytest_plugins = [
+    "event_platform_tests.pubsub_emulator",
+    "event_platform_tests.iceberg_catalog",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the developer's shell points at (`make test` exports the Makefile's DAGSTER_HOME).

@@ -1,0 +1,121 @@
+"""Fixtures for the Iceberg backend: a PostgreSQL catalog database per test, created and
+dropped here, a temporary warehouse folder, and `backend`, which runs a test of the lineage
+once on each warehouse backend.
+
+Skipped, with the reason, when pyiceberg (the `iceberg` extra) is not installed or no
+PostgreSQL answers at EVENT_PLATFORM_TEST_POSTGRES (default 127.0.0.1:5432, user postgres).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+POSTGRES = os.environ.get("EVENT_PLATFORM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+def iceberg_missing() -> str | None:
+    """Why the Iceberg backend cannot be tested here, or None."""
+    try:
+        import psycopg2
+        import pyiceberg  # noqa: F401
+    except ImportError as exc:
+        return f"the iceberg extra is not installed ({exc.name}): pip install -e '.[iceberg]'"
+    try:
+        import psycopg2
+
+        psycopg2.connect(f"{POSTGRES}/postgres", connect_timeout=3).close()
+    except Exception as exc:
+        return f"no PostgreSQL for the Iceberg catalog at {POSTGRES}: {exc}".strip()
+    return None
+
+
+@pytest.fixture
+def catalog_uri() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test's catalog, dropped afterwards."""
+    reason = iceberg_missing()
+    if reason:
+        pytest.skip(reason)
+    import psycopg2
+
+    name = f"ep_iceberg_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(f"{POSTGRES}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def iceberg(catalog_uri: str, tmp_path: Path):
+    from event_platform.store.iceberg.warehouse import IcebergWarehouse
+
+    return IcebergWarehouse(catalog_uri, str(tmp_path / "iceberg"), scratch_dir=str(tmp_path))
+
+
+@dataclass
+class Backend:
+    """One warehouse backend as a test of the lineage sees it."""
+
+    name: str
+    # What `ingest_file` is given: the DuckDB connection, or the Iceberg warehouse.
+    store: object
+
+    @contextmanager
+    def read(self, source_file: str):
+        """A DuckDB connection holding the partition as the reconciliation and checks see it."""
+        if self.name == "duckdb":
+            yield self.store
+        else:
+            with self.store.partition(source_file) as con:
+                yield con
+
+    def record(self, con, report) -> None:
+        from event_platform.store.backend import as_warehouse
+
+        as_warehouse(self.store).record_report(con, report)
+
+    def corrupt(self, source_file: str, *statements: str, params: dict | None = None) -> None:
+        """Run SQL that alters the stored partition, in the store itself: on Iceberg the
+        partition is read into DuckDB, altered, and committed back as a new snapshot."""
+        if self.name == "duckdb":
+            for statement in statements:
+                self.store.execute(statement, params if "$" in statement else {})
+            return
+        from event_platform.store.iceberg.io import partition_arrow, replace_partition
+
+        with self.store.partition(source_file) as con:
+            for statement in statements:
+                con.execute(statement, params if "$" in statement else {})
+            for name in ("events", "rejected_events"):
+                select = f"SELECT * FROM main.{name} WHERE source_file = $f"
+                replace_partition(
+                    self.store.catalog,
+                    name,
+                    source_file,
+                    lambda table, n=name, s=select, c=con: partition_arrow(
+                        c, table, n, s, {"f": source_file}
+                    ),
+                )
+
+
+@pytest.fixture(params=["duckdb", "iceberg"])
+def backend(request, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "duckdb":
+        from event_platform.store.connection import connect
+
+        with connect(tmp_path / "warehouse.duckdb") as con:
+            yield Backend("duckdb", con)
+    else:
+        yield Backend("iceberg", request.getfixturevalue("iceberg"))
