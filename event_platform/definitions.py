@@ -25,12 +25,16 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         # the steps are short and share one file, and a process per step costs seconds each.
         executor=dg.in_process_executor,
     )
-    return dg.Definitions.merge(
-        shared,
+    domains = [
         ingestion_defs(settings.sensor_interval_seconds),
         serving_defs,
         pubsub_defs(settings.pubsub),
-    )
+    ]
+    if settings.warehouse_backend == "iceberg":
+        from event_platform.defs.maintenance import maintenance_defs
+
+        domains.append(maintenance_defs)
+    return dg.Definitions.merge(shared, *domains)
 
 
 defs = build_definitions()

@@ -78,3 +78,15 @@ def test_the_blocking_check_fails_when_the_store_is_tampered_with(on_backend, in
     )
     assert checks_of(result)["reconciliation_exact"] == (False, "ERROR")
     assert not result.success
+
+
+def test_the_maintenance_job_is_bound_with_iceberg_only_and_runs(on_backend, instance):
+    from event_platform.definitions import build_definitions
+
+    definitions = build_definitions(on_backend)
+    names = {job.name for job in definitions.resolve_all_job_defs()}
+    bound = "iceberg_maintenance_job" in names
+    assert bound == (on_backend.warehouse_backend == "iceberg")
+    if bound:
+        job = definitions.resolve_job_def("iceberg_maintenance_job")
+        assert job.execute_in_process(instance=instance).success

@@ -1,0 +1,110 @@
+"""A worker killed mid-write or between its commits leaves nothing partial that is served; a
+re-run completes; maintenance expires snapshots and removes what the kills left."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from event_platform.generator import generate_file
+from event_platform.ingest.ingestion import ingest_file
+from event_platform.reconcile import reconcile_partition
+from event_platform.store.iceberg import writer as iceberg_writer
+from event_platform.store.iceberg.maintenance import maintain, referenced_files
+from event_platform.store.iceberg.warehouse import IcebergWarehouse
+from event_platform.store.publication import publish_snapshot
+
+
+def _ingest(catalog_uri: str, location: str, scratch: str, path: str, kill_before: str) -> None:
+    """Ingest `path`; with `kill_before`, SIGKILL this process just before that table's commit."""
+    if kill_before:
+        replace = iceberg_writer.replace_partition
+
+        def dying(catalog, name, *args, **kwargs):
+            if name == kill_before:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return replace(catalog, name, *args, **kwargs)
+
+        iceberg_writer.replace_partition = dying
+    store = IcebergWarehouse(catalog_uri, location, scratch_dir=scratch)
+    ingest_file(Path(path), store, run_id=f"run-{time.time_ns()}", workers=1)
+
+
+def _run(tmp_path: Path, catalog_uri: str, path: Path, kill_before: str = "", kill_after=None):
+    process = multiprocessing.get_context("spawn").Process(
+        target=_ingest,
+        args=(catalog_uri, str(tmp_path / "iceberg"), str(tmp_path), str(path), kill_before),
+    )
+    process.start()
+    if kill_after is not None:
+        time.sleep(kill_after)
+        os.kill(process.pid, signal.SIGKILL)
+    process.join(300)
+    return process.exitcode
+
+
+def _published_events(store: IcebergWarehouse, folder: Path) -> int:
+    with store.publication_source() as source:
+        result = publish_snapshot(source, folder)
+    return result.events
+
+
+@pytest.mark.slow
+def test_kills_leave_no_partial_partition_and_maintenance_cleans_up(
+    tmp_path: Path, catalog_uri: str
+) -> None:
+    store = IcebergWarehouse(catalog_uri, str(tmp_path / "iceberg"), scratch_dir=str(tmp_path))
+    path = tmp_path / "a.jsonl"
+    truth = generate_file(path, 20_000, seed=5)
+    assert _run(tmp_path, catalog_uri, path) == 0
+    with store.partition(path.name) as con:
+        store.record_report(con, reconcile_partition(path, con, run_id="check"))
+    assert _published_events(store, tmp_path / "published") == truth.valid
+
+    # The file lands again, changed; each attempt to store it is killed.
+    changed = generate_file(path, 30_000, seed=6)
+    assert _run(tmp_path, catalog_uri, path, kill_before="ingestions") == -signal.SIGKILL
+    assert _run(tmp_path, catalog_uri, path, kill_before="rejected_events") == -signal.SIGKILL
+    assert _run(tmp_path, catalog_uri, path, kill_after=1.0) == -signal.SIGKILL
+    # The catalog loads, and the version that no passing reconciliation names is not served:
+    # the new events committed before a kill carry a run no `ingestions` row names.
+    assert _published_events(store, tmp_path / "published") == 0
+    events = store.table("events").scan().to_arrow()  # noqa: F841 - read by the SQL below
+    ingestions = store.table("ingestions").scan().to_arrow()  # noqa: F841
+    [(served,)] = duckdb.execute(
+        "SELECT count(*) FROM events e JOIN ingestions i USING (source_file, run_id)"
+    ).fetchall()
+    assert served in (0, truth.valid)
+
+    # A re-run completes and reconciles; only then is the new version served.
+    assert _run(tmp_path, catalog_uri, path) == 0
+    with store.partition(path.name) as con:
+        report = reconcile_partition(path, con, run_id="check")
+        store.record_report(con, report)
+    assert report.passed and report.valid == changed.valid
+    assert _published_events(store, tmp_path / "published") == changed.valid
+
+    # Maintenance: every snapshot but the current one expires, and every file nothing
+    # references any more (the kills' and the expired versions') is removed.
+    events_folder = tmp_path / "iceberg" / "event_platform" / "events"
+    before = list(events_folder.rglob("*.parquet"))
+    result = maintain(
+        store.catalog, retention=timedelta(0), orphan_grace=timedelta(0),
+        now=datetime.now(UTC) + timedelta(seconds=5),
+    )  # fmt: skip
+    assert result.expired_snapshots["events"] > 0 and result.removed_files["events"] > 0
+    after = list(events_folder.rglob("*.parquet"))
+    assert len(after) < len(before)
+    assert {p for p in events_folder.rglob("*") if p.is_file()} == referenced_files(
+        store.table("events")
+    )
+    with store.partition(path.name) as con:
+        assert reconcile_partition(path, con, run_id="check").passed
+    assert _published_events(store, tmp_path / "published") == changed.valid
