@@ -10,8 +10,9 @@ benchmark creates a database of its own for the catalog and drops it afterwards.
   and the process's peak RSS. Correct only when the stored events equal the truth's valid lines
   and the reconciliation passes.
 - **Concurrent workers**: N processes each ingest a file of their own (no shared events) at
-  once, into a warehouse of their own: total lines/s over the wall time, and the commits pyiceberg retried (any two commits to
-  one table conflict, whatever their partitions) plus the replaces redone.
+  once, into the same warehouse: total lines/s over the wall time, and the commits pyiceberg
+  retried (any two commits to one table conflict, whatever their partitions) plus the
+  replaces redone.
 """
 
 from __future__ import annotations
