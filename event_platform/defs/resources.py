@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
@@ -73,6 +73,16 @@ class PlatformResource(dg.ConfigurableResource):
     @property
     def event_types(self) -> frozenset[int]:
         return frozenset(self.allowed_event_types)
+
+    @property
+    def reading(self) -> dict[str, Any]:
+        """How a file is read and validated, the same for ingestion and reconciliation."""
+        return {
+            "allowed_event_types": self.event_types,
+            "chunk_bytes": self.chunk_bytes,
+            "max_line_bytes": self.max_line_bytes,
+            "memory_limit": self.duckdb_memory_limit,
+        }
 
     def landed_file(self, partition_key: str) -> Path:
         """The file behind a partition, or a clear failure when it is gone."""
