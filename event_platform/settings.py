@@ -308,69 +308,15 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         data_dir = _path(env, "EVENT_PLATFORM_DATA_DIR", Path(DEFAULT_DATA_DIR))
         duckdb_path = _path(env, "EVENT_PLATFORM_DUCKDB", data_dir / WAREHOUSE_FILE)
-        landing = _landing(data_dir)
-        api = ApiSettings(
-            snapshot_path=_path(
-                env, "EVENT_PLATFORM_API_SNAPSHOT", _published(data_dir) / CURRENT_SNAPSHOT
-            ),
-            api_keys=parse_api_keys(env.get(API_KEYS_VARIABLE, "")),
-            host=_text(env, "EVENT_PLATFORM_API_HOST", DEFAULT_API_HOST),
-            port=_read(env, "EVENT_PLATFORM_API_PORT", DEFAULT_API_PORT, _integer(1, 65535)),
-            workers=_read(env, "EVENT_PLATFORM_API_WORKERS", DEFAULT_API_WORKERS, _integer(1)),
-            landing_dir=landing,
-            warehouse_path=duckdb_path,
-        )
-        pubsub = PubSubSettings(
-            project=_text(env, "EVENT_PLATFORM_PUBSUB_PROJECT", DEFAULT_PUBSUB_PROJECT),
-            topic=_optional(env, "EVENT_PLATFORM_PUBSUB_TOPIC"),
-            subscription=_optional(env, "EVENT_PLATFORM_PUBSUB_SUBSCRIPTION"),
-            landing_dir=landing,
-            state_dir=_pubsub_state(data_dir),
-            batch_max_messages=_read(
-                env, "EVENT_PLATFORM_PUBSUB_BATCH_MAX_MESSAGES", 1000, _integer(1)
-            ),
-            batch_max_seconds=_read(
-                env, "EVENT_PLATFORM_PUBSUB_BATCH_MAX_SECONDS", 2.0, _number(positive=True)
-            ),
-            # Pub/Sub's own bounds for a dead-letter policy and for an ack deadline.
-            max_delivery_attempts=_read(
-                env, "EVENT_PLATFORM_PUBSUB_MAX_DELIVERY_ATTEMPTS", 5, _integer(5, 100)
-            ),
-            dead_letter_topic=_optional(env, "EVENT_PLATFORM_PUBSUB_DEAD_LETTER_TOPIC"),
-            ack_deadline_seconds=_read(
-                env, "EVENT_PLATFORM_PUBSUB_ACK_DEADLINE_SECONDS", 60, _integer(10, 600)
-            ),
-            sensor_drain_seconds=_read(
-                env, "EVENT_PLATFORM_PUBSUB_SENSOR_DRAIN_SECONDS", 30.0, _number(positive=True)
-            ),
-            max_message_age_seconds=_read(
-                env, "EVENT_PLATFORM_PUBSUB_MAX_MESSAGE_AGE_SECONDS", 600.0, _number(positive=True)
-            ),
-        )
-        backend = _read(
-            env,
-            "EVENT_PLATFORM_WAREHOUSE",
-            DEFAULT_WAREHOUSE_BACKEND,
-            (warehouse_backend, WAREHOUSE_BACKEND_FORM),
-        )
-        catalog = _read(
-            env,
-            "EVENT_PLATFORM_ICEBERG_CATALOG_URI",
-            None,
-            (iceberg_catalog_uri, ICEBERG_CATALOG_FORM),
-        )
-        if backend == "iceberg" and catalog is None:
-            raise SettingsError(
-                "EVENT_PLATFORM_WAREHOUSE=iceberg needs EVENT_PLATFORM_ICEBERG_CATALOG_URI: "
-                f"expected {ICEBERG_CATALOG_FORM}"
-            )
-        location = _text(env, "EVENT_PLATFORM_ICEBERG_LOCATION", str(data_dir / ICEBERG_FOLDER))
+        api = _api_section(env, data_dir, duckdb_path)
+        pubsub = _pubsub_section(env, data_dir)
+        backend, catalog, location = _warehouse_section(env, data_dir)
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
             warehouse_backend=backend,
             iceberg_catalog_uri=catalog,
-            iceberg_location=location if backend == "iceberg" else None,
+            iceberg_location=location,
             api=api,
             pubsub=pubsub,
             allowed_event_types=_read(
@@ -405,6 +351,75 @@ class Settings:
                 _integer(0),
             ),
         )
+
+
+def _api_section(env: Mapping[str, str], data_dir: Path, duckdb_path: Path) -> ApiSettings:
+    return ApiSettings(
+        snapshot_path=_path(
+            env, "EVENT_PLATFORM_API_SNAPSHOT", _published(data_dir) / CURRENT_SNAPSHOT
+        ),
+        api_keys=parse_api_keys(env.get(API_KEYS_VARIABLE, "")),
+        host=_text(env, "EVENT_PLATFORM_API_HOST", DEFAULT_API_HOST),
+        port=_read(env, "EVENT_PLATFORM_API_PORT", DEFAULT_API_PORT, _integer(1, 65535)),
+        workers=_read(env, "EVENT_PLATFORM_API_WORKERS", DEFAULT_API_WORKERS, _integer(1)),
+        landing_dir=_landing(data_dir),
+        warehouse_path=duckdb_path,
+    )
+
+
+def _pubsub_section(env: Mapping[str, str], data_dir: Path) -> PubSubSettings:
+    return PubSubSettings(
+        project=_text(env, "EVENT_PLATFORM_PUBSUB_PROJECT", DEFAULT_PUBSUB_PROJECT),
+        topic=_optional(env, "EVENT_PLATFORM_PUBSUB_TOPIC"),
+        subscription=_optional(env, "EVENT_PLATFORM_PUBSUB_SUBSCRIPTION"),
+        landing_dir=_landing(data_dir),
+        state_dir=_pubsub_state(data_dir),
+        batch_max_messages=_read(
+            env, "EVENT_PLATFORM_PUBSUB_BATCH_MAX_MESSAGES", 1000, _integer(1)
+        ),
+        batch_max_seconds=_read(
+            env, "EVENT_PLATFORM_PUBSUB_BATCH_MAX_SECONDS", 2.0, _number(positive=True)
+        ),
+        # Pub/Sub's own bounds for a dead-letter policy and for an ack deadline.
+        max_delivery_attempts=_read(
+            env, "EVENT_PLATFORM_PUBSUB_MAX_DELIVERY_ATTEMPTS", 5, _integer(5, 100)
+        ),
+        dead_letter_topic=_optional(env, "EVENT_PLATFORM_PUBSUB_DEAD_LETTER_TOPIC"),
+        ack_deadline_seconds=_read(
+            env, "EVENT_PLATFORM_PUBSUB_ACK_DEADLINE_SECONDS", 60, _integer(10, 600)
+        ),
+        sensor_drain_seconds=_read(
+            env, "EVENT_PLATFORM_PUBSUB_SENSOR_DRAIN_SECONDS", 30.0, _number(positive=True)
+        ),
+        max_message_age_seconds=_read(
+            env, "EVENT_PLATFORM_PUBSUB_MAX_MESSAGE_AGE_SECONDS", 600.0, _number(positive=True)
+        ),
+    )
+
+
+def _warehouse_section(
+    env: Mapping[str, str], data_dir: Path
+) -> tuple[str, str | None, str | None]:
+    """The backend, and for Iceberg its catalog URI and location."""
+    backend = _read(
+        env,
+        "EVENT_PLATFORM_WAREHOUSE",
+        DEFAULT_WAREHOUSE_BACKEND,
+        (warehouse_backend, WAREHOUSE_BACKEND_FORM),
+    )
+    catalog = _read(
+        env,
+        "EVENT_PLATFORM_ICEBERG_CATALOG_URI",
+        None,
+        (iceberg_catalog_uri, ICEBERG_CATALOG_FORM),
+    )
+    if backend == "iceberg" and catalog is None:
+        raise SettingsError(
+            "EVENT_PLATFORM_WAREHOUSE=iceberg needs EVENT_PLATFORM_ICEBERG_CATALOG_URI: "
+            f"expected {ICEBERG_CATALOG_FORM}"
+        )
+    location = _text(env, "EVENT_PLATFORM_ICEBERG_LOCATION", str(data_dir / ICEBERG_FOLDER))
+    return backend, catalog, location if backend == "iceberg" else None
 
 
 def _landing(data_dir: Path) -> Path:
