@@ -27,7 +27,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
     domains = [
         ingestion_defs(settings.sensor_interval_seconds),
-        serving_defs,
+        serving_defs(),
         pubsub_defs(settings.pubsub),
     ]
     if settings.warehouse_backend == "iceberg":

@@ -1,6 +1,9 @@
 """The code location loads whole: a broken import or dangling key fails here first."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -92,3 +95,19 @@ def test_both_profiles_monitor_runs_and_hold_the_writer_per_run(tmp_path: Path) 
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 5
         assert isinstance(instance.run_launcher, LocalProcessRunLauncher)
         assert instance.get_concurrency_config().pool_config.pool_granularity.value == "run"
+
+
+def test_dagster_loads_the_module_as_the_workspace_names_it(tmp_path: Path) -> None:
+    """As `dagster dev`, the code server and the daemon load it: by module, which Dagster
+    refuses when the module holds two `Definitions` at its top level."""
+    env = {**os.environ, "EVENT_PLATFORM_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "event_platform.definitions"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
