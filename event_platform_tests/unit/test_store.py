@@ -133,6 +133,23 @@ def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_mem
     assert report.passed and report.duplicates == truth.valid
 
 
+def test_a_file_landed_again_under_another_name_is_all_duplicates(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """As above, under the default memory cap, which the Iceberg settle fits."""
+    first = tmp_path / "a.jsonl"
+    truth = generate_file(first, 20_000, seed=3)
+    second = tmp_path / "b.jsonl"
+    second.write_bytes(first.read_bytes())
+    ingest_file(first, backend.store, run_id="a")
+    result = ingest_file(second, backend.store, run_id="b")
+    assert (result.stored, result.duplicates) == (0, truth.valid)
+    assert counts(backend, "b.jsonl") == (0, truth.lines - truth.valid, truth.valid)
+    with backend.read("b.jsonl") as con:
+        report = reconcile_partition(second, con, run_id="check")
+    assert report.passed and report.duplicates == truth.valid
+
+
 @pytest.mark.parametrize("delete_batch_lines", [writer.DELETE_BATCH_LINES, 10, 1])
 def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(
     tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch, delete_batch_lines: int
