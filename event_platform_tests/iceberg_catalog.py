@@ -175,3 +175,32 @@ def open_backend(backend_name: str, tmp_path: Path, request):
 def backend(open_backend) -> Iterator[Backend]:
     with open_backend() as opened:
         yield opened
+
+
+@pytest.fixture
+def backend_settings(backend_name: str, settings, request):
+    """The test's settings (`settings`), with the warehouse on each backend in turn."""
+    import dataclasses
+
+    if backend_name == "duckdb":
+        return settings
+    return dataclasses.replace(
+        settings,
+        warehouse_backend="iceberg",
+        iceberg_catalog_uri=request.getfixturevalue("catalog_uri"),
+        iceberg_location=str(settings.data_dir / "iceberg"),
+    )
+
+
+@contextmanager
+def settings_backend(settings) -> Iterator[Backend]:
+    """The warehouse the settings name, as `Backend`, for a test to read or corrupt."""
+    if settings.warehouse_backend == "duckdb":
+        from event_platform.store.connection import connect
+
+        with connect(settings.duckdb_path) as con:
+            yield Backend("duckdb", con)
+        return
+    from event_platform.defs.resources import build_resources
+
+    yield Backend("iceberg", build_resources(settings)["duckdb"].iceberg_warehouse())
