@@ -141,6 +141,38 @@ def test_the_blocking_check_fails_when_the_store_is_tampered_with(
     assert report["missing_rows"] == 1
 
 
+def test_the_schema_check_compares_the_stored_table_with_the_contract(
+    backend_settings, instance
+) -> None:
+    """A column added to and one dropped from the stored events table (on Iceberg through its
+    own schema evolution, as another engine would) fail the check, on either backend."""
+    settings = backend_settings
+    write_lines(settings.landing_dir / "s.jsonl", [event_line(i) for i in range(5)])
+    assert run(settings, instance, "s.jsonl").success
+    with settings_backend(settings) as backend:
+        if backend.name == "duckdb":
+            backend.store.execute("ALTER TABLE events ADD COLUMN extra VARCHAR")
+            backend.store.execute("ALTER TABLE events DROP COLUMN phone_number")
+        else:
+            from pyiceberg.types import StringType
+
+            with backend.store.table("events").update_schema() as update:
+                update.add_column("extra", StringType())
+                update.delete_column("phone_number")
+    schema_check = dg.AssetCheckKey(dg.AssetKey("validated_events"), "column_schema_unchanged")
+    job = dg.Definitions(
+        assets=LINEAGE, asset_checks=PARTITION_CHECKS, resources=build_resources(settings)
+    ).resolve_implicit_global_asset_job_def()
+    subset = job.get_subset(asset_selection=set(), asset_check_selection={schema_check})
+    result = subset.execute_in_process(instance=instance, partition_key="s.jsonl")
+    [evaluation] = result.get_asset_check_evaluations()
+    assert (evaluation.passed, evaluation.severity.value) == (False, "ERROR")
+    assert evaluation.metadata["differences"].value == {
+        "phone_number": {"expected": "VARCHAR", "found": None},
+        "extra": {"expected": None, "found": "VARCHAR"},
+    }
+
+
 def test_the_long_steps_say_what_they_are_doing(settings, instance) -> None:
     """Reconciling a 10M-line file, or moving a whole file of duplicates after its last chunk,
     takes tens of seconds: the run's log shows it."""
