@@ -72,6 +72,13 @@ class Backend:
     # What `ingest_file` is given: the DuckDB connection, or the Iceberg warehouse.
     store: object
 
+    @property
+    def warehouse(self):
+        """The store behind the backend seam (`event_platform.store.backend.Warehouse`)."""
+        from event_platform.store.backend import as_warehouse
+
+        return as_warehouse(self.store)
+
     @contextmanager
     def read(self, source_file: str):
         """A DuckDB connection holding the partition as the reconciliation and checks see it."""
@@ -81,10 +88,27 @@ class Backend:
             with self.store.partition(source_file) as con:
                 yield con
 
-    def record(self, con, report) -> None:
-        from event_platform.store.backend import as_warehouse
+    def rows(self, source_file: str, sql: str, params: dict | None = None) -> list[tuple]:
+        """`sql`'s rows, read where the partition's reads see it (`read`)."""
+        with self.read(source_file) as con:
+            return con.execute(sql, params or {}).fetchall()
 
-        as_warehouse(self.store).record_report(con, report)
+    @contextmanager
+    def whole(self):
+        """A DuckDB connection holding every file's rows (on Iceberg, publication's copy)."""
+        if self.name == "duckdb":
+            yield self.store
+            return
+        import duckdb
+
+        with (
+            self.store.publication_source() as path,
+            duckdb.connect(str(path), read_only=True) as con,
+        ):
+            yield con
+
+    def record(self, con, report) -> None:
+        self.warehouse.record_report(con, report)
 
     def corrupt(self, source_file: str, *statements: str, params: dict | None = None) -> None:
         """Run SQL that alters the stored partition, in the store itself: on Iceberg the
@@ -111,11 +135,72 @@ class Backend:
 
 
 @pytest.fixture(params=["duckdb", "iceberg"])
-def backend(request, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "duckdb":
+def backend_name(request) -> str:
+    """Runs a test once on each warehouse backend; Iceberg is skipped, with the reason, where
+    pyiceberg or PostgreSQL is missing (`catalog_uri`)."""
+    return request.param
+
+
+@pytest.fixture
+def open_backend(backend_name: str, tmp_path: Path, request):
+    """Opens the test's warehouse on its backend: a DuckDB file `name` under `tmp_path`, or the
+    test's one Iceberg catalog and folder (whatever `name`), with DuckDB's memory cap `limit`."""
+    from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
+
+    @contextmanager
+    def opened(memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT, name: str = "warehouse"):
+        if backend_name == "duckdb":
+            from event_platform.store.connection import connect
+
+            with connect(tmp_path / f"{name}.duckdb", memory_limit=memory_limit) as con:
+                yield Backend("duckdb", con)
+            return
+        from event_platform.store.iceberg.warehouse import IcebergWarehouse
+
+        catalog_uri = request.getfixturevalue("catalog_uri")
+        yield Backend(
+            "iceberg",
+            IcebergWarehouse(
+                catalog_uri,
+                str(tmp_path / "iceberg"),
+                memory_limit=memory_limit,
+                scratch_dir=str(tmp_path),
+            ),
+        )
+
+    return opened
+
+
+@pytest.fixture
+def backend(open_backend) -> Iterator[Backend]:
+    with open_backend() as opened:
+        yield opened
+
+
+@pytest.fixture
+def backend_settings(backend_name: str, settings, request):
+    """The test's settings (`settings`), with the warehouse on each backend in turn."""
+    import dataclasses
+
+    if backend_name == "duckdb":
+        return settings
+    return dataclasses.replace(
+        settings,
+        warehouse_backend="iceberg",
+        iceberg_catalog_uri=request.getfixturevalue("catalog_uri"),
+        iceberg_location=str(settings.data_dir / "iceberg"),
+    )
+
+
+@contextmanager
+def settings_backend(settings) -> Iterator[Backend]:
+    """The warehouse the settings name, as `Backend`, for a test to read or corrupt."""
+    if settings.warehouse_backend == "duckdb":
         from event_platform.store.connection import connect
 
-        with connect(tmp_path / "warehouse.duckdb") as con:
+        with connect(settings.duckdb_path) as con:
             yield Backend("duckdb", con)
-    else:
-        yield Backend("iceberg", request.getfixturevalue("iceberg"))
+        return
+    from event_platform.defs.resources import build_resources
+
+    yield Backend("iceberg", build_resources(settings)["duckdb"].iceberg_warehouse())

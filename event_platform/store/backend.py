@@ -21,6 +21,7 @@ import duckdb
 
 from event_platform.contract import StreamContract
 from event_platform.reconcile.report import ReconciliationReport, record_report
+from event_platform.store.schema import table_schema
 from event_platform.store.writer import PartitionWriter, Reread
 
 BACKENDS = ("duckdb", "iceberg")
@@ -50,6 +51,11 @@ class Warehouse(Protocol):
     def record_report(
         self, con: duckdb.DuckDBPyConnection, report: ReconciliationReport
     ) -> None: ...
+
+    def columns(self, con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+        """The stored table's columns and types, in DuckDB's names: the warehouse's own, not
+        those of a copy that `partition` made from the contract."""
+        ...
 
     def publication_source(self) -> AbstractContextManager[Path]:
         """A DuckDB warehouse file that `publish_snapshot` copies what is reconciled from."""
@@ -83,6 +89,9 @@ class DuckDBWarehouse:
 
     def record_report(self, con: duckdb.DuckDBPyConnection, report: ReconciliationReport) -> None:
         record_report(con, report)
+
+    def columns(self, con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+        return table_schema(con, table)
 
     @contextmanager
     def publication_source(self) -> Iterator[Path]:

@@ -1,16 +1,22 @@
-"""The lineage materialised through Dagster's own test helper, checks included."""
+"""The lineage materialised through Dagster's own test helper, checks included.
+
+Tests taking `backend_settings` run once on each warehouse backend (DuckDB file, Iceberg).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
+import duckdb
 import pytest
 
 from event_platform.defs.ingestion.assets import LINEAGE, reconciliation_report
 from event_platform.defs.ingestion.checks import PARTITION_CHECKS, reconciliation_exact
 from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
-from event_platform.store.connection import connect
+from event_platform.defs.serving.assets import published_events
+from event_platform.store.publication import current_snapshot
 from event_platform_tests.conftest import event_line, write_lines
+from event_platform_tests.iceberg_catalog import settings_backend
 
 
 def run(settings, instance, key: str, assets=None, raise_on_error: bool = True):
@@ -56,7 +62,8 @@ def instance():
         yield test_instance
 
 
-def test_a_clean_file_materialises_with_every_check_green(settings, instance) -> None:
+def test_a_clean_file_materialises_with_every_check_green(backend_settings, instance) -> None:
+    settings = backend_settings
     write_lines(settings.landing_dir / "day1.jsonl", [event_line(i) for i in range(200)])
     result = run(settings, instance, "day1.jsonl")
     assert result.success
@@ -70,8 +77,32 @@ def test_a_clean_file_materialises_with_every_check_green(settings, instance) ->
     assert [c.name for c in schema.columns][:3] == ["event_hash", "event_type", "event_time"]
     report = metadata_of(result, "reconciliation_report")
     assert report["passed"] is True and report["lines_total"] == 200
-    with connect(settings.duckdb_path) as con:
-        assert con.execute("SELECT count(*) FROM events").fetchone() == (200,)
+    with settings_backend(settings) as backend:
+        assert backend.rows("day1.jsonl", "SELECT count(*) FROM events") == [(200,)]
+
+
+def test_files_sharing_events_materialise_green_and_are_published_once(
+    backend_settings, instance
+) -> None:
+    settings = backend_settings
+    write_lines(settings.landing_dir / "a.jsonl", [event_line(i) for i in range(100)])
+    write_lines(settings.landing_dir / "b.jsonl", [event_line(i) for i in range(50, 120)])
+    for key in ("a.jsonl", "b.jsonl"):
+        result = run(settings, instance, key)
+        assert result.success
+        checks = checks_of(result)
+        assert set(checks) == EVERY_PARTITION_CHECK
+        assert all(passed for passed, _ in checks.values()), checks
+    assert dg.materialize(
+        [published_events], instance=instance, resources=build_resources(settings)
+    ).success
+    # The Iceberg backend never creates the DuckDB warehouse file.
+    assert settings.duckdb_path.exists() == (settings.warehouse_backend == "duckdb")
+    snapshot = current_snapshot(settings.published_dir)
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*), count(DISTINCT event_hash) FROM events"
+        ).fetchall() == [(120, 120)]
 
 
 def test_rejections_and_soft_rules_are_reported_with_their_severity(settings, instance) -> None:
@@ -93,11 +124,14 @@ def test_rejections_and_soft_rules_are_reported_with_their_severity(settings, in
     assert reasons == {"malformed_json": 3, "empty_line": 3}
 
 
-def test_the_blocking_check_fails_when_the_store_is_tampered_with(settings, instance) -> None:
+def test_the_blocking_check_fails_when_the_store_is_tampered_with(
+    backend_settings, instance
+) -> None:
+    settings = backend_settings
     write_lines(settings.landing_dir / "t.jsonl", [event_line(i) for i in range(10)])
     assert run(settings, instance, "t.jsonl").success
-    with connect(settings.duckdb_path) as con:
-        con.execute("DELETE FROM events WHERE line_number = 3")
+    with settings_backend(settings) as backend:
+        backend.corrupt("t.jsonl", "DELETE FROM events WHERE line_number = 3")
     result = run(
         settings, instance, "t.jsonl", [reconciliation_report, reconciliation_exact], False
     )
@@ -105,6 +139,38 @@ def test_the_blocking_check_fails_when_the_store_is_tampered_with(settings, inst
     assert not result.success
     report = metadata_of(result, "reconciliation_report")
     assert report["missing_rows"] == 1
+
+
+def test_the_schema_check_compares_the_stored_table_with_the_contract(
+    backend_settings, instance
+) -> None:
+    """A column added to and one dropped from the stored events table (on Iceberg through its
+    own schema evolution, as another engine would) fail the check, on either backend."""
+    settings = backend_settings
+    write_lines(settings.landing_dir / "s.jsonl", [event_line(i) for i in range(5)])
+    assert run(settings, instance, "s.jsonl").success
+    with settings_backend(settings) as backend:
+        if backend.name == "duckdb":
+            backend.store.execute("ALTER TABLE events ADD COLUMN extra VARCHAR")
+            backend.store.execute("ALTER TABLE events DROP COLUMN phone_number")
+        else:
+            from pyiceberg.types import StringType
+
+            with backend.store.table("events").update_schema() as update:
+                update.add_column("extra", StringType())
+                update.delete_column("phone_number")
+    schema_check = dg.AssetCheckKey(dg.AssetKey("validated_events"), "column_schema_unchanged")
+    job = dg.Definitions(
+        assets=LINEAGE, asset_checks=PARTITION_CHECKS, resources=build_resources(settings)
+    ).resolve_implicit_global_asset_job_def()
+    subset = job.get_subset(asset_selection=set(), asset_check_selection={schema_check})
+    result = subset.execute_in_process(instance=instance, partition_key="s.jsonl")
+    [evaluation] = result.get_asset_check_evaluations()
+    assert (evaluation.passed, evaluation.severity.value) == (False, "ERROR")
+    assert evaluation.metadata["differences"].value == {
+        "phone_number": {"expected": "VARCHAR", "found": None},
+        "extra": {"expected": None, "found": "VARCHAR"},
+    }
 
 
 def test_the_long_steps_say_what_they_are_doing(settings, instance) -> None:
@@ -147,15 +213,16 @@ def test_a_missing_file_fails_the_run_with_a_clear_message(settings, instance) -
     assert "gone.jsonl" in failure.message and "missing" in failure.message
 
 
-def test_rerunning_a_partition_is_idempotent(settings, instance) -> None:
+def test_rerunning_a_partition_is_idempotent(backend_settings, instance) -> None:
+    settings = backend_settings
     write_lines(settings.landing_dir / "r.jsonl", [event_line(i) for i in range(5)] + ["x"])
     run(settings, instance, "r.jsonl")
     result = run(settings, instance, "r.jsonl")
     assert checks_of(result)["unique_event_hash"] == (True, "ERROR")
-    with connect(settings.duckdb_path) as con:
-        assert con.execute("SELECT count(*) FROM events").fetchone() == (5,)
-        assert con.execute("SELECT count(*) FROM rejected_events").fetchone() == (1,)
-        assert con.execute("SELECT count(*) FROM reconciliation_reports").fetchone() == (2,)
+    with settings_backend(settings) as backend, backend.whole() as con:
+        assert con.execute("SELECT count(*) FROM events").fetchall() == [(5,)]
+        assert con.execute("SELECT count(*) FROM rejected_events").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM reconciliation_reports").fetchall() == [(2,)]
 
 
 def test_landing_freshness_warns_on_stale_or_empty_landing(settings) -> None:

@@ -108,3 +108,18 @@ def test_kills_leave_no_partial_partition_and_maintenance_cleans_up(
     with store.partition(path.name) as con:
         assert reconcile_partition(path, con, run_id="check").passed
     assert _published_events(store, tmp_path / "published") == changed.valid
+
+
+def test_the_maintenance_job_is_bound_with_iceberg_only_and_runs(backend_settings) -> None:
+    import dagster as dg
+
+    from event_platform.definitions import build_definitions
+
+    definitions = build_definitions(backend_settings)
+    names = {job.name for job in definitions.resolve_all_job_defs()}
+    bound = "iceberg_maintenance_job" in names
+    assert bound == (backend_settings.warehouse_backend == "iceberg")
+    if bound:
+        job = definitions.resolve_job_def("iceberg_maintenance_job")
+        with dg.instance_for_test() as instance:
+            assert job.execute_in_process(instance=instance).success

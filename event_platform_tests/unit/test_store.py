@@ -1,4 +1,8 @@
-"""The store: atomic replacement of a partition, duplicates, nothing lost."""
+"""The store: atomic replacement of a partition, duplicates, nothing lost.
+
+Tests taking `backend` run once on each warehouse backend (the DuckDB file and Iceberg, see
+event_platform_tests/iceberg_catalog.py); the others test the DuckDB writer's own mechanics.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,13 @@ from event_platform.store.connection import connect
 from event_platform.store.schema import TABLES, table_schema
 from event_platform.store.writer import PartitionWriter
 from event_platform_tests.conftest import event_line, write_lines
+from event_platform_tests.iceberg_catalog import Backend
 
 
-def counts(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[int, int, int]:
+def counts(con: duckdb.DuckDBPyConnection | Backend, source_file: str) -> tuple[int, int, int]:
+    if isinstance(con, Backend):
+        with con.read(source_file) as read:
+            return counts(read, source_file)
     # fetchall: after fetchone, duckdb 2.0 refuses a later `register` on this connection.
     [row] = con.execute(
         """
@@ -37,6 +45,16 @@ def counts(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[int, int, 
         {"f": source_file},
     ).fetchall()
     return row
+
+
+# On Iceberg the settle first copies the other files' events that share a hash with this file
+# into the scratch database in one statement, which a whole file of duplicates does not fit
+# under a 32 MB cap (README, Warehouse backends: not yet).
+ICEBERG_SETTLE_UNBOUNDED = pytest.mark.xfail(
+    raises=duckdb.OutOfMemoryException,
+    strict=True,
+    reason="Iceberg: loading the other files' events for the settle is not bounded in memory",
+)
 
 
 def _never_reread(late):
@@ -55,39 +73,45 @@ def test_tables_exist_with_the_documented_schema(con) -> None:
     assert con.execute("SELECT count(*) FROM events").fetchone() == (0,)
 
 
-def test_every_line_lands_in_exactly_one_place(tmp_path: Path, con) -> None:
+def test_every_line_lands_in_exactly_one_place(tmp_path: Path, backend: Backend) -> None:
     path = write_lines(tmp_path / "a.jsonl", [event_line(1), "", event_line(2), event_line(1)])
-    result = ingest_file(path, con, run_id="run-1")
+    result = ingest_file(path, backend.store, run_id="run-1")
     assert (result.lines, result.stored, result.rejected, result.duplicates) == (4, 2, 1, 1)
-    assert counts(con, "a.jsonl") == (2, 1, 1)
-    rows = con.execute(
-        "SELECT line_number, reasons FROM rejected_events ORDER BY line_number"
-    ).fetchall()
+    assert counts(backend, "a.jsonl") == (2, 1, 1)
+    rows = backend.rows(
+        "a.jsonl", "SELECT line_number, reasons FROM rejected_events ORDER BY line_number"
+    )
     assert rows == [(2, ["empty_line"]), (4, ["duplicate_event"])]
     assert result.reason_counts == {"empty_line": 1, "duplicate_event": 1}
 
 
-def test_rerun_replaces_the_partition_and_is_not_a_duplicate_of_itself(tmp_path: Path, con) -> None:
+def test_rerun_replaces_the_partition_and_is_not_a_duplicate_of_itself(
+    tmp_path: Path, backend: Backend
+) -> None:
     path = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2), "x"])
-    ingest_file(path, con, run_id="run-1")
-    again = ingest_file(path, con, run_id="run-2")
+    ingest_file(path, backend.store, run_id="run-1")
+    again = ingest_file(path, backend.store, run_id="run-2")
     assert (again.stored, again.rejected, again.duplicates) == (2, 1, 0)
-    assert counts(con, "a.jsonl") == (2, 1, 0)
-    assert con.execute("SELECT DISTINCT run_id FROM events").fetchall() == [("run-2",)]
+    assert counts(backend, "a.jsonl") == (2, 1, 0)
+    assert backend.rows("a.jsonl", "SELECT DISTINCT run_id FROM events") == [("run-2",)]
+    assert backend.rows("a.jsonl", "SELECT run_id FROM ingestions") == [("run-2",)]
 
 
-def test_an_event_stored_from_another_file_is_a_duplicate(tmp_path: Path, con) -> None:
+def test_an_event_stored_from_another_file_is_a_duplicate(tmp_path: Path, backend: Backend) -> None:
     first = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2)])
     second = write_lines(tmp_path / "b.jsonl", [event_line(2), event_line(3)])
-    ingest_file(first, con, run_id="r")
-    result = ingest_file(second, con, run_id="r")
+    ingest_file(first, backend.store, run_id="r")
+    result = ingest_file(second, backend.store, run_id="r")
     assert (result.stored, result.duplicates) == (1, 1)
-    stored = con.execute("SELECT count(DISTINCT event_hash), count(*) FROM events").fetchone()
+    with backend.whole() as con:
+        stored = con.execute("SELECT count(DISTINCT event_hash), count(*) FROM events").fetchone()
     assert stored == (3, 3)
+    with backend.read("b.jsonl") as con:
+        assert reconcile_partition(second, con, run_id="check").passed
 
 
 def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_memory(
-    tmp_path: Path,
+    tmp_path: Path, open_backend, backend_name: str, request: pytest.FixtureRequest
 ) -> None:
     """The same content landed under a second name: every valid line is a duplicate, which the
     writer settles after the last chunk and reconciliation proves. Settled by one statement
@@ -97,18 +121,38 @@ def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_mem
     truth = generate_file(first, 100_000, seed=3)
     second = tmp_path / "b.jsonl"
     second.write_bytes(first.read_bytes())
-    with connect(tmp_path / "w.duckdb", memory_limit="32MB") as con:
-        ingest_file(first, con, run_id="a")
-        result = ingest_file(second, con, run_id="b")
+    if backend_name == "iceberg":
+        request.applymarker(ICEBERG_SETTLE_UNBOUNDED)
+    with open_backend(memory_limit="32MB") as backend:
+        ingest_file(first, backend.store, run_id="a")
+        result = ingest_file(second, backend.store, run_id="b")
         assert (result.stored, result.duplicates) == (0, truth.valid)
-        assert counts(con, "b.jsonl") == (0, truth.lines - truth.valid, truth.valid)
+        assert counts(backend, "b.jsonl") == (0, truth.lines - truth.valid, truth.valid)
+        with backend.read("b.jsonl") as con:
+            report = reconcile_partition(second, con, run_id="check")
+    assert report.passed and report.duplicates == truth.valid
+
+
+def test_a_file_landed_again_under_another_name_is_all_duplicates(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """As above, under the default memory cap, which the Iceberg settle fits."""
+    first = tmp_path / "a.jsonl"
+    truth = generate_file(first, 20_000, seed=3)
+    second = tmp_path / "b.jsonl"
+    second.write_bytes(first.read_bytes())
+    ingest_file(first, backend.store, run_id="a")
+    result = ingest_file(second, backend.store, run_id="b")
+    assert (result.stored, result.duplicates) == (0, truth.valid)
+    assert counts(backend, "b.jsonl") == (0, truth.lines - truth.valid, truth.valid)
+    with backend.read("b.jsonl") as con:
         report = reconcile_partition(second, con, run_id="check")
     assert report.passed and report.duplicates == truth.valid
 
 
 @pytest.mark.parametrize("delete_batch_lines", [writer.DELETE_BATCH_LINES, 10, 1])
 def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(
-    tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch, delete_batch_lines: int
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch, delete_batch_lines: int
 ) -> None:
     """Found after the last chunk, such lines leave `events` for `rejected_events` with the bytes
     they had in this file (not the other file's, carriage return included), and
@@ -117,28 +161,31 @@ def test_duplicates_of_other_files_keep_their_own_text_from_any_chunk(
     monkeypatch.setattr(writer, "DELETE_BATCH_LINES", delete_batch_lines)
 
     ingest_file(
-        write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(3)]), con, run_id="a"
+        write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(3)]),
+        backend.store,
+        run_id="a",
     )
     respelled = '{"data": {"phone_number": "0600000002", "user_email": "user2@example.com"},  ' + (
         '"processing_date": "2019-01-04", "event_type": 7, "event_time": "2019-01-04 05:07:26"}'
     )
     lines = [event_line(0), *[event_line(i) for i in range(100, 160)], respelled, event_line(0)]
     second = write_lines(tmp_path / "b.jsonl", lines, newline="\r\n")
-    result = ingest_file(second, con, run_id="b", chunk_bytes=1_000, workers=2)
+    result = ingest_file(second, backend.store, run_id="b", chunk_bytes=1_000, workers=2)
 
     assert (result.stored, result.rejected, result.duplicates) == (60, 0, 3)
-    assert counts(con, "b.jsonl") == (60, 0, 3)
-    duplicates = con.execute(
-        "SELECT line_number, raw_line FROM rejected_events WHERE source_file = 'b.jsonl' "
-        "ORDER BY line_number"
-    ).fetchall()
+    assert counts(backend, "b.jsonl") == (60, 0, 3)
+    with backend.read("b.jsonl") as con:
+        duplicates = con.execute(
+            "SELECT line_number, raw_line FROM rejected_events WHERE source_file = 'b.jsonl' "
+            "ORDER BY line_number"
+        ).fetchall()
+        keys = con.execute("SELECT count(*) FROM event_hash_keys WHERE source_file = 'b.jsonl'")
+        assert keys.fetchall() == [(60,)]
+        report = reconcile_partition(second, con, run_id="check", chunk_bytes=1_000)
     assert duplicates == [
         (number, f"{line}\r".encode())
         for number, line in ((1, event_line(0)), (62, respelled), (63, event_line(0)))
     ]
-    keys = con.execute("SELECT count(*) FROM event_hash_keys WHERE source_file = 'b.jsonl'")
-    assert keys.fetchall() == [(60,)]
-    report = reconcile_partition(second, con, run_id="check", chunk_bytes=1_000)
     assert report.passed, report
 
 
@@ -184,15 +231,15 @@ def test_duplicates_of_other_files_are_moved_one_range_of_lines_at_a_time(
     assert counts(con, "b.jsonl") == (0, 0, 30)
 
 
-def test_a_line_repeating_an_earlier_chunk_is_a_duplicate(tmp_path: Path, con) -> None:
+def test_a_line_repeating_an_earlier_chunk_is_a_duplicate(tmp_path: Path, backend: Backend) -> None:
     """Decided chunk by chunk against this run's own rows, whatever the machine's time zone."""
     lines = [event_line(0), *[event_line(i) for i in range(100, 160)], event_line(0)]
     path = write_lines(tmp_path / "b.jsonl", lines)
-    result = ingest_file(path, con, run_id="b", chunk_bytes=1_000, workers=1)
+    result = ingest_file(path, backend.store, run_id="b", chunk_bytes=1_000, workers=1)
     assert (result.stored, result.duplicates) == (61, 1)
-    assert con.execute(
-        "SELECT line_number FROM rejected_events WHERE source_file = 'b.jsonl'"
-    ).fetchall() == [(62,)]
+    assert backend.rows(
+        "b.jsonl", "SELECT line_number FROM rejected_events WHERE source_file = 'b.jsonl'"
+    ) == [(62,)]
 
 
 NEVER_PROBE = -1  # as `writer.PROBE_KEYS_LIMIT`: no chunk probes, the settle finds every repeat
@@ -200,7 +247,7 @@ NEVER_PROBE = -1  # as `writer.PROBE_KEYS_LIMIT`: no chunk probes, the settle fi
 
 @pytest.mark.parametrize("probe_limit", [writer.PROBE_KEYS_LIMIT, NEVER_PROBE])
 def test_a_file_that_repeats_itself_is_settled_in_bounded_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_limit: int
+    tmp_path: Path, open_backend, monkeypatch: pytest.MonkeyPatch, probe_limit: int
 ) -> None:
     """The same lines twice in one file: the second copy repeats earlier chunks line by line.
     Found by each chunk's probe, or, past the probe's limit, after the last chunk and moved
@@ -211,19 +258,21 @@ def test_a_file_that_repeats_itself_is_settled_in_bounded_memory(
     path = tmp_path / "twice.jsonl"
     path.write_bytes(half.read_bytes() * 2)
     told: list[str] = []
-    with connect(tmp_path / "w.duckdb", memory_limit="32MB") as con:
-        result = ingest_file(path, con, run_id="t", chunk_bytes=1_000_000, log=told.append)
+    with open_backend(memory_limit="32MB", name="w") as backend:
+        result = ingest_file(
+            path, backend.store, run_id="t", chunk_bytes=1_000_000, log=told.append
+        )
         assert (result.stored, result.duplicates) == (truth.valid, truth.valid)
-        assert counts(con, "twice.jsonl") == (truth.valid, 2 * truth.invalid, truth.valid)
+        assert counts(backend, "twice.jsonl") == (truth.valid, 2 * truth.invalid, truth.valid)
+    # Reconciliation's classifying query needs more than 32 MB for a 16 MB chunk: the cap this
+    # test holds is the writer's.
+    with open_backend(name="w") as backend, backend.read("twice.jsonl") as con:
         [(first_copy,)] = con.execute(
             "SELECT count(*) FROM events WHERE line_number > $n", {"n": truth.lines}
         ).fetchall()
         assert first_copy == 0
         [(keys,)] = con.execute("SELECT count(*) FROM event_hash_keys").fetchall()
         assert keys == truth.valid
-    # Reconciliation's classifying query needs more than 32 MB for a 16 MB chunk: the cap this
-    # test holds is the writer's.
-    with connect(tmp_path / "w.duckdb") as con:
         report = reconcile_partition(path, con, run_id="check")
     assert report.passed, report
     moved = [
@@ -235,23 +284,24 @@ def test_a_file_that_repeats_itself_is_settled_in_bounded_memory(
 
 @pytest.mark.parametrize("probe_limit", [writer.PROBE_KEYS_LIMIT, NEVER_PROBE])
 def test_a_shared_key_within_a_file_only_nominates(
-    tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch, probe_limit: int
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch, probe_limit: int
 ) -> None:
     """Every line given the same 64-bit key: only the full hashes make a duplicate."""
     monkeypatch.setattr(writer, "PROBE_KEYS_LIMIT", probe_limit)
     monkeypatch.setattr(hashing, "HASH_KEY", pl.lit(7, dtype=pl.UInt64))
     lines = [event_line(i) for i in range(40)] + [event_line(3), event_line(39)]
     path = write_lines(tmp_path / "k.jsonl", lines)
-    result = ingest_file(path, con, run_id="k", chunk_bytes=500)
+    result = ingest_file(path, backend.store, run_id="k", chunk_bytes=500)
     assert (result.stored, result.duplicates) == (40, 2)
-    late = con.execute(
-        "SELECT line_number FROM rejected_events WHERE source_file = 'k.jsonl' ORDER BY 1"
-    ).fetchall()
+    late = backend.rows(
+        "k.jsonl",
+        "SELECT line_number FROM rejected_events WHERE source_file = 'k.jsonl' ORDER BY 1",
+    )
     assert late == [(41,), (42,)]
 
 
 def test_repeats_on_both_sides_of_the_probe_limit_are_all_found(
-    tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks probe until the file has stored 10 lines; the settle finds the rest, including a
     line past the limit that repeats one from before it."""
@@ -260,17 +310,19 @@ def test_repeats_on_both_sides_of_the_probe_limit_are_all_found(
     lines = [*events[:5], events[2], *events[5:], events[1], events[30]]
     path = write_lines(tmp_path / "p.jsonl", lines)
     told: list[str] = []
-    result = ingest_file(path, con, run_id="p", chunk_bytes=500, log=told.append)
+    result = ingest_file(path, backend.store, run_id="p", chunk_bytes=500, log=told.append)
     assert (result.stored, result.duplicates) == (40, 3)
-    late = con.execute(
-        "SELECT line_number, raw_line FROM rejected_events WHERE source_file = 'p.jsonl' ORDER BY 1"
-    ).fetchall()
-    assert late == [(6, events[2].encode()), (42, events[1].encode()), (43, events[30].encode())]
     assert told == [
         "p.jsonl: 2 stored lines repeat an earlier line of the file or an event of 0 other "
         "file(s); moving them to rejected_events"
     ]
-    assert reconcile_partition(path, con, run_id="check", chunk_bytes=500).passed
+    with backend.read("p.jsonl") as con:
+        late = con.execute(
+            "SELECT line_number, raw_line FROM rejected_events WHERE source_file = 'p.jsonl' "
+            "ORDER BY 1"
+        ).fetchall()
+        assert reconcile_partition(path, con, run_id="check", chunk_bytes=500).passed
+    assert late == [(6, events[2].encode()), (42, events[1].encode()), (43, events[30].encode())]
 
 
 def test_ingestion_times_are_utc_whatever_the_session_time_zone(tmp_path: Path, con) -> None:
@@ -287,11 +339,12 @@ def test_ingestion_times_are_utc_whatever_the_session_time_zone(tmp_path: Path, 
     assert rejected == ingested
 
 
-def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, con) -> None:
+def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, backend: Backend) -> None:
     """Duplicates of other files are read again from the file; if its bytes moved meanwhile,
     the run fails with a clear error and the previous partition stays whole."""
     from event_platform.ingest.lines import FileChangedError
 
+    con = backend.store
     ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="a")
     second = write_lines(tmp_path / "b.jsonl", [event_line(2), event_line(3)])
     ingest_file(second, con, run_id="before")
@@ -303,19 +356,23 @@ def test_a_file_changed_during_ingestion_stores_nothing(tmp_path: Path, con) -> 
 
     with pytest.raises(FileChangedError, match="changed while it was being ingested"):
         ingest_file(second, con, run_id="torn", chunk_bytes=500, progress=rewrite_after_last_chunk)
-    assert counts(con, "b.jsonl") == (2, 0, 0)
-    assert con.execute(
-        "SELECT DISTINCT run_id FROM events WHERE source_file = 'b.jsonl'"
-    ).fetchall() == [("before",)]
-    assert con.execute(
-        "SELECT count(*) FROM event_hash_keys WHERE source_file = 'b.jsonl'"
-    ).fetchone() == (2,)
+    assert counts(backend, "b.jsonl") == (2, 0, 0)
+    with backend.read("b.jsonl") as read:
+        assert read.execute(
+            "SELECT DISTINCT run_id FROM events WHERE source_file = 'b.jsonl'"
+        ).fetchall() == [("before",)]
+        assert read.execute(
+            "SELECT count(*) FROM event_hash_keys WHERE source_file = 'b.jsonl'"
+        ).fetchall() == [(2,)]
 
 
-def test_a_duplicate_line_rewritten_during_ingestion_is_a_clear_error(tmp_path: Path, con) -> None:
+def test_a_duplicate_line_rewritten_during_ingestion_is_a_clear_error(
+    tmp_path: Path, backend: Backend
+) -> None:
     """The line is read again for its bytes after the last chunk: it is not what was stored."""
     from event_platform.ingest.lines import FileChangedError
 
+    con = backend.store
     ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="a")
     second = write_lines(tmp_path / "b.jsonl", [event_line(1), event_line(2)])
 
@@ -324,37 +381,40 @@ def test_a_duplicate_line_rewritten_during_ingestion_is_a_clear_error(tmp_path: 
 
     with pytest.raises(FileChangedError, match="changed while it was being ingested"):
         ingest_file(second, con, run_id="torn", progress=break_the_duplicate_line)
-    assert counts(con, "b.jsonl") == (0, 0, 0)
+    assert counts(backend, "b.jsonl") == (0, 0, 0)
 
 
-def test_a_new_version_of_a_file_replaces_the_old_rows(tmp_path: Path, con) -> None:
+def test_a_new_version_of_a_file_replaces_the_old_rows(tmp_path: Path, backend: Backend) -> None:
     path = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2), event_line(3)])
-    ingest_file(path, con, run_id="v1")
+    ingest_file(path, backend.store, run_id="v1")
     write_lines(path, [event_line(4)])
-    ingest_file(path, con, run_id="v2")
-    assert counts(con, "a.jsonl") == (1, 0, 0)
-    assert con.execute("SELECT user_email FROM events").fetchall() == [("user4@example.com",)]
+    ingest_file(path, backend.store, run_id="v2")
+    assert counts(backend, "a.jsonl") == (1, 0, 0)
+    assert backend.rows("a.jsonl", "SELECT user_email FROM events") == [("user4@example.com",)]
 
 
-def test_a_failure_mid_write_rolls_back_to_the_previous_partition(tmp_path: Path, con) -> None:
+def test_a_failure_mid_write_rolls_back_to_the_previous_partition(
+    tmp_path: Path, backend: Backend
+) -> None:
     path = write_lines(tmp_path / "a.jsonl", [event_line(1), event_line(2)])
-    ingest_file(path, con, run_id="good")
-    writer = PartitionWriter(
-        con, EVENTS_CONTRACT, "a.jsonl", "bad", datetime.now(UTC), reread=_never_reread
+    ingest_file(path, backend.store, run_id="good")
+    writer = backend.warehouse.partition_writer(
+        EVENTS_CONTRACT, "a.jsonl", "bad", datetime.now(UTC), reread=_never_reread
     )
     with pytest.raises(RuntimeError, match="crash"), writer:
         raise RuntimeError("crash after the delete, before any insert")
-    assert counts(con, "a.jsonl") == (2, 0, 0)
-    assert con.execute("SELECT DISTINCT run_id FROM events").fetchall() == [("good",)]
+    assert counts(backend, "a.jsonl") == (2, 0, 0)
+    assert backend.rows("a.jsonl", "SELECT DISTINCT run_id FROM events") == [("good",)]
 
 
-def test_values_are_stored_with_their_types(tmp_path: Path, con) -> None:
+def test_values_are_stored_with_their_types(tmp_path: Path, backend: Backend) -> None:
     path = write_lines(tmp_path / "a.jsonl", [event_line(5)])
-    ingest_file(path, con, run_id="r")
-    row = con.execute(
+    ingest_file(path, backend.store, run_id="r")
+    [row] = backend.rows(
+        "a.jsonl",
         "SELECT event_type, CAST(event_time AS VARCHAR), CAST(processing_date AS VARCHAR), "
-        "user_email, phone_number, line_number, length(event_hash) FROM events"
-    ).fetchone()
+        "user_email, phone_number, line_number, length(event_hash) FROM events",
+    )
     assert row == (7, "2019-01-04 05:07:26", "2019-01-04", "user5@example.com", "0600000005", 1, 64)
 
 
@@ -398,20 +458,21 @@ def test_worker_count_changes_nothing_stored(tmp_path: Path, workers: int) -> No
     assert len(events) + len(rejected) == 400
 
 
-def test_a_stale_key_alone_never_makes_a_duplicate(tmp_path: Path) -> None:
+def test_a_stale_key_alone_never_makes_a_duplicate(tmp_path: Path, backend: Backend) -> None:
     """Keys only nominate candidates; the full hash in `events` decides."""
-    with connect(tmp_path / "w.duckdb") as con:
-        ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), con, run_id="r1")
-        con.execute("DELETE FROM events")  # the key of event 1 stays behind
-        result = ingest_file(write_lines(tmp_path / "b.jsonl", [event_line(1)]), con, run_id="r2")
+    ingest_file(write_lines(tmp_path / "a.jsonl", [event_line(1)]), backend.store, run_id="r1")
+    backend.corrupt("a.jsonl", "DELETE FROM events")  # the key of event 1 stays behind
+    result = ingest_file(
+        write_lines(tmp_path / "b.jsonl", [event_line(1)]), backend.store, run_id="r2"
+    )
     assert (result.stored, result.duplicates) == (1, 0)
 
 
-def test_keys_follow_their_partition(tmp_path: Path) -> None:
+def test_keys_follow_their_partition(tmp_path: Path, backend: Backend) -> None:
     path = write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(5)])
-    with connect(tmp_path / "w.duckdb") as con:
-        for run in ("r1", "r2"):  # a re-run replaces the partition's keys, it does not add
-            ingest_file(path, con, run_id=run)
+    for run in ("r1", "r2"):  # a re-run replaces the partition's keys, it does not add
+        ingest_file(path, backend.store, run_id=run)
+    with backend.read("a.jsonl") as con:
         keys = con.execute(
             "SELECT count(*), count(DISTINCT hash_key) FROM event_hash_keys "
             "WHERE source_file = 'a.jsonl'"
@@ -424,7 +485,9 @@ def test_keys_follow_their_partition(tmp_path: Path) -> None:
     assert stored == 5
 
 
-def test_a_write_failing_mid_file_rolls_back_and_stops_the_workers(tmp_path, monkeypatch):
+def test_a_write_failing_mid_file_rolls_back_and_stops_the_workers(
+    tmp_path, monkeypatch, backend: Backend
+):
     path = write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(300)])
     real_write = PartitionWriter.write
     calls = 0
@@ -436,41 +499,47 @@ def test_a_write_failing_mid_file_rolls_back_and_stops_the_workers(tmp_path, mon
             raise OSError("disk full")
         real_write(self, valid, rejected)
 
-    with connect(tmp_path / "w.duckdb") as con:
-        ingest_file(path, con, run_id="good")
-        monkeypatch.setattr(PartitionWriter, "write", fail_on_third_chunk)
-        with pytest.raises(OSError, match="disk full"):
-            ingest_file(path, con, run_id="bad", chunk_bytes=2000, workers=2)
-        runs = con.execute("SELECT DISTINCT run_id FROM events").fetchall()
-        assert runs == [("good",)]  # the failed run left the previous partition whole
-        assert counts(con, "a.jsonl") == (300, 0, 0)
+    ingest_file(path, backend.store, run_id="good")
+    monkeypatch.setattr(PartitionWriter, "write", fail_on_third_chunk)
+    with pytest.raises(OSError, match="disk full"):
+        ingest_file(path, backend.store, run_id="bad", chunk_bytes=2000, workers=2)
+    runs = backend.rows("a.jsonl", "SELECT DISTINCT run_id FROM events")
+    assert runs == [("good",)]  # the failed run left the previous partition whole
+    assert counts(backend, "a.jsonl") == (300, 0, 0)
     assert not [t for t in threading.enumerate() if t.name.startswith("validate")]
 
 
-def test_a_rerun_removes_only_its_own_rows_wherever_they_sit(tmp_path: Path, con) -> None:
+def test_a_rerun_removes_only_its_own_rows_wherever_they_sit(
+    tmp_path: Path, backend: Backend
+) -> None:
     """Neighbours share a long name prefix, and one of the partition's rows sits after a
     neighbour's: the re-run still replaces all of its rows, in every table, and no other."""
     mine = write_lines(tmp_path / "events-2026-11-24-a.jsonl", [event_line(i) for i in range(6)])
     theirs = write_lines(
         tmp_path / "events-2026-11-24-b.jsonl", [event_line(i) for i in range(10, 14)] + ["x"]
     )
-    ingest_file(mine, con, run_id="r1", chunk_bytes=256)
-    ingest_file(theirs, con, run_id="r1", chunk_bytes=256)
-    con.execute(
+    ingest_file(mine, backend.store, run_id="r1", chunk_bytes=256)
+    ingest_file(theirs, backend.store, run_id="r1", chunk_bytes=256)
+    backend.corrupt(
+        mine.name,
         "INSERT INTO events SELECT * REPLACE (99 AS line_number) FROM events "
-        "WHERE source_file = 'events-2026-11-24-a.jsonl' AND line_number = 1"
+        "WHERE source_file = 'events-2026-11-24-a.jsonl' AND line_number = 1",
     )
     write_lines(mine, [event_line(i) for i in range(3)] + ["", "{"])
-    ingest_file(mine, con, run_id="r2", chunk_bytes=256)
-    assert counts(con, "events-2026-11-24-a.jsonl") == (3, 2, 0)
-    assert counts(con, "events-2026-11-24-b.jsonl") == (4, 1, 0)
-    keys = con.execute(
-        "SELECT source_file, count(*) FROM event_hash_keys GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
-    assert keys == [("events-2026-11-24-a.jsonl", 3), ("events-2026-11-24-b.jsonl", 4)]
-    assert con.execute(
-        "SELECT DISTINCT run_id FROM events WHERE source_file = 'events-2026-11-24-a.jsonl'"
-    ).fetchall() == [("r2",)]
+    ingest_file(mine, backend.store, run_id="r2", chunk_bytes=256)
+    assert counts(backend, "events-2026-11-24-a.jsonl") == (3, 2, 0)
+    assert counts(backend, "events-2026-11-24-b.jsonl") == (4, 1, 0)
+    keys = [
+        backend.rows(
+            name, "SELECT count(*) FROM event_hash_keys WHERE source_file = $f", {"f": name}
+        )
+        for name in (mine.name, theirs.name)
+    ]
+    assert keys == [[(3,)], [(4,)]]
+    assert backend.rows(
+        mine.name,
+        "SELECT DISTINCT run_id FROM events WHERE source_file = 'events-2026-11-24-a.jsonl'",
+    ) == [("r2",)]
 
 
 def test_frames_cross_into_duckdb_as_string_views_with_their_values(con) -> None:

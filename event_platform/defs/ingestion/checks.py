@@ -25,8 +25,9 @@ from event_platform.defs.resources import PlatformResource, warehouse_store
 from event_platform.ingest.landing import landed_files
 from event_platform.run_metadata import RECONCILE_ASSET
 from event_platform.runs.writer_turn import WRITER_POOL
+from event_platform.store.backend import Warehouse
 from event_platform.store.counts import partition_counts
-from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS, table_schema
+from event_platform.store.schema import DUPLICATE_REASON, EVENTS_COLUMNS
 from event_platform.store.tables import RECONCILIATION_REPORTS
 from event_platform.store.uniqueness import repeated_hashes
 
@@ -34,8 +35,11 @@ SAMPLE = 10
 WARN = dg.AssetCheckSeverity.WARN
 ERROR = dg.AssetCheckSeverity.ERROR
 
-# A data check reads one partition through the step's connection.
-DataCheck = Callable[[duckdb.DuckDBPyConnection, str, PlatformResource], dg.AssetCheckResult]
+# A data check reads one partition through the step's connection; the store answers what the
+# partition's copy cannot (the stored table's own schema).
+DataCheck = Callable[
+    [duckdb.DuckDBPyConnection, str, PlatformResource, Warehouse], dg.AssetCheckResult
+]
 DATA_CHECKS: dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, DataCheck]] = {}
 
 
@@ -119,7 +123,7 @@ def reconciliation_exact(
     "Share of rejected lines: WARN above the warn rate (1%), ERROR above 5%.",
 )
 def rejection_rate(
-    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource
+    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource, store: Warehouse
 ) -> dg.AssetCheckResult:
     stored, rejected, duplicates = partition_counts(con, partition)
     reasons = con.execute(
@@ -187,7 +191,7 @@ def failing_lines_table(rows: list[tuple[int, list[str]]]) -> dg.MetadataValue:
     "validated_events", "No event_hash of this partition appears twice anywhere in main.events."
 )
 def unique_event_hash(
-    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource
+    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource, store: Warehouse
 ) -> dg.AssetCheckResult:
     found = repeated_hashes(con, partition, sample=SAMPLE)
     return dg.AssetCheckResult(
@@ -201,11 +205,15 @@ def unique_event_hash(
     )
 
 
-@data_check("validated_events", "main.events still has the columns and types the contract writes.")
+@data_check(
+    "validated_events",
+    "The stored events table still has the columns and types the contract writes.",
+)
 def column_schema_unchanged(
-    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource
+    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource, store: Warehouse
 ) -> dg.AssetCheckResult:
-    live = table_schema(con, "events")
+    # The stored table's schema: on Iceberg, `con` holds a copy made from the contract's.
+    live = store.columns(con, "events")
     differences = {
         name: {"expected": expected, "found": live.get(name)}
         for name, expected in EVENTS_COLUMNS.items()
@@ -228,7 +236,7 @@ def column_schema_unchanged(
     "Every line is accounted for, and a non-empty file stored or rejected something.",
 )
 def row_count_sane(
-    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource
+    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource, store: Warehouse
 ) -> dg.AssetCheckResult:
     size = platform.landed_file(partition).stat().st_size
     stored, rejected, duplicates = partition_counts(con, partition)
@@ -262,7 +270,7 @@ def _soft_rule(con, source_file: str, violation_sql: str) -> dg.AssetCheckResult
 
 @data_check("validated_events", "Soft rule: processing_date is the date of event_time.")
 def processing_date_matches_event_time(
-    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource
+    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource, store: Warehouse
 ) -> dg.AssetCheckResult:
     return _soft_rule(con, partition, "processing_date <> CAST(event_time AS DATE)")
 
@@ -271,7 +279,7 @@ def processing_date_matches_event_time(
     "validated_events", "Soft rule: event_time is not later than the time the event was ingested."
 )
 def event_time_not_in_future(
-    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource
+    con: duckdb.DuckDBPyConnection, partition: str, platform: PlatformResource, store: Warehouse
 ) -> dg.AssetCheckResult:
     return _soft_rule(con, partition, "event_time > ingested_at")
 
@@ -293,7 +301,7 @@ def partition_data_checks(
         selected = context.selected_asset_check_keys
         for key, (_, check) in DATA_CHECKS.items():
             if key in selected:
-                result = check(con, context.partition_key, platform)
+                result = check(con, context.partition_key, platform, store)
                 yield result._replace(asset_key=key.asset_key, check_name=key.name)
 
 

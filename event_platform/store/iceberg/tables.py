@@ -130,6 +130,52 @@ def iceberg_schema(spec: TableSpec):  # -> pyiceberg.schema.Schema
     return Schema(*fields)
 
 
+def duckdb_columns(spec: TableSpec, schema) -> dict[str, str]:
+    """An Iceberg schema's columns in DuckDB's type names, in order, as `table_schema` reports
+    the DuckDB file's: so one comparison with the contract serves both backends. A `long`
+    where the spec has `UBIGINT` is that column's stored form, so it reads as `UBIGINT`."""
+    from pyiceberg.types import ListType, LongType
+
+    names = _duckdb_names()
+
+    def name_of(kind) -> str:
+        if isinstance(kind, ListType):
+            return f"{name_of(kind.element_type)}[]"
+        return names.get(type(kind), str(kind))
+
+    declared = {column.name: column.sql_type for column in spec.columns}
+    return {
+        field.name: (
+            "UBIGINT"
+            if declared.get(field.name) == "UBIGINT" and isinstance(field.field_type, LongType)
+            else name_of(field.field_type)
+        )
+        for field in schema.fields
+    }
+
+
+def _duckdb_names() -> dict[type, str]:
+    from pyiceberg.types import (
+        BinaryType,
+        BooleanType,
+        DateType,
+        IntegerType,
+        LongType,
+        StringType,
+        TimestampType,
+    )
+
+    return {
+        StringType: "VARCHAR",
+        IntegerType: "INTEGER",
+        LongType: "BIGINT",
+        BooleanType: "BOOLEAN",
+        TimestampType: "TIMESTAMP",
+        DateType: "DATE",
+        BinaryType: "BLOB",
+    }
+
+
 def partition_spec(table: IcebergTable, schema):  # -> pyiceberg.partitioning.PartitionSpec
     from pyiceberg.partitioning import PartitionField, PartitionSpec
     from pyiceberg.transforms import IdentityTransform

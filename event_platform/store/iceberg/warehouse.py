@@ -24,7 +24,7 @@ from event_platform.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
 from event_platform.store.connection import open_database
 from event_platform.store.iceberg.catalog import open_catalog
 from event_platform.store.iceberg.io import append_rows, insert_from_iceberg, partition_arrow
-from event_platform.store.iceberg.tables import TABLES
+from event_platform.store.iceberg.tables import TABLES, duckdb_columns
 from event_platform.store.other_files import files_sharing_keys
 from event_platform.store.schema import create_tables, hash_key_sql
 from event_platform.store.tables import RECONCILIATION_REPORTS
@@ -163,6 +163,11 @@ class IcebergWarehouse:
                 "reconciliation_reports",
                 lambda table: partition_arrow(one, table, "reconciliation_reports", select, {}),
             )
+
+    def columns(self, con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+        """The Iceberg table's live schema (what another engine or a schema change altered),
+        not the scratch copy's, which is always created from the contract."""
+        return duckdb_columns(TABLES[table].spec, self.table(table).schema())
 
     @contextmanager
     def publication_source(self) -> Iterator[Path]:
