@@ -7,8 +7,8 @@ Needs the `iceberg` extra and a PostgreSQL (default 127.0.0.1:5432, user postgre
 benchmark creates a database of its own for the catalog and drops it afterwards.
 
 - **One file**: ingest, then reconcile (ledger mode) a file in a fresh process: lines/s of each
-  and the process's peak RSS. Correct only when the stored events equal the truth's valid lines
-  and the reconciliation passes.
+  and the process's peak RSS, after ingesting and at the end. Correct only when the stored
+  events equal the truth's valid lines and the reconciliation passes.
 - **Concurrent workers**: N processes each ingest a file of their own (no shared events) at
   once, into the same warehouse: total lines/s over the wall time, and the commits pyiceberg
   retried (any two commits to one table conflict, whatever their partitions) plus the
@@ -70,6 +70,8 @@ def _one(catalog_uri: str, location: str, path: str, reconcile: bool, results) -
         "stored": result.stored,
         "ingest_seconds": round(ingest, 2),
         "commit_retries": retries.count + len(redone),
+        # Apart from the whole run's peak: the commit holds the partition as Arrow.
+        "ingest_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     if reconcile:
         started = time.perf_counter()

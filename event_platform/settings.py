@@ -291,6 +291,9 @@ class Settings:
     # a folder, or `gs://bucket/prefix` with the `gcs` extra.
     iceberg_catalog_uri: str | None = None
     iceberg_location: str | None = None
+    # How many `event-platform ingest` runs write to Iceberg at once from one data dir
+    # (0: no limit); the DuckDB backend always has one writer.
+    iceberg_writers: int = 0
 
     @property
     def landing_dir(self) -> Path:
@@ -310,13 +313,14 @@ class Settings:
         duckdb_path = _path(env, "EVENT_PLATFORM_DUCKDB", data_dir / WAREHOUSE_FILE)
         api = _api_section(env, data_dir, duckdb_path)
         pubsub = _pubsub_section(env, data_dir)
-        backend, catalog, location = _warehouse_section(env, data_dir)
+        backend, catalog, location, writers = _warehouse_section(env, data_dir)
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
             warehouse_backend=backend,
             iceberg_catalog_uri=catalog,
             iceberg_location=location,
+            iceberg_writers=writers,
             api=api,
             pubsub=pubsub,
             allowed_event_types=_read(
@@ -399,8 +403,8 @@ def _pubsub_section(env: Mapping[str, str], data_dir: Path) -> PubSubSettings:
 
 def _warehouse_section(
     env: Mapping[str, str], data_dir: Path
-) -> tuple[str, str | None, str | None]:
-    """The backend, and for Iceberg its catalog URI and location."""
+) -> tuple[str, str | None, str | None, int]:
+    """The backend, and for Iceberg its catalog URI, location and concurrent CLI writers."""
     backend = _read(
         env,
         "EVENT_PLATFORM_WAREHOUSE",
@@ -419,7 +423,8 @@ def _warehouse_section(
             f"expected {ICEBERG_CATALOG_FORM}"
         )
     location = _text(env, "EVENT_PLATFORM_ICEBERG_LOCATION", str(data_dir / ICEBERG_FOLDER))
-    return backend, catalog, location if backend == "iceberg" else None
+    writers = _read(env, "EVENT_PLATFORM_ICEBERG_WRITERS", 0, _integer(0))
+    return backend, catalog, location if backend == "iceberg" else None, writers
 
 
 def _landing(data_dir: Path) -> Path:

@@ -132,7 +132,7 @@ def _ingest_one(instance, settings, user_path: Path, target: Path, args, shown) 
     from event_platform.ingest.landing import file_fingerprint
     from event_platform.runs.owner import owner_tags
     from event_platform.runs.versions import FINGERPRINT_TAG, TRIGGER_TAG, WRITER_WAIT_TAG
-    from event_platform.runs.writer_turn import writer_turn
+    from event_platform.runs.writer_turn import cli_turn
 
     started = time.monotonic()
     name = user_path.name
@@ -143,7 +143,7 @@ def _ingest_one(instance, settings, user_path: Path, target: Path, args, shown) 
     # Without --verbose a failure is told once, in the summary line with its cause; Dagster's
     # error events would add a stack trace per failed and skipped step.
     log_level = "INFO" if args.verbose else "CRITICAL"
-    with writer_turn(settings.duckdb_path, instance, tell=shown.say) as waited:
+    with cli_turn(settings, instance, tell=shown.say) as waited:
         earlier = None if args.force else _run_of_version(instance, name, fingerprint)
         if earlier is not None:
             return _follow(instance, earlier, user_path, settings, shown, started)
@@ -244,10 +244,10 @@ def _publish(instance, settings, shown, *, quiet: bool) -> int:
     from event_platform.defs.serving.assets import published_events
     from event_platform.runs.owner import owner_tags
     from event_platform.runs.versions import TRIGGER_TAG
-    from event_platform.runs.writer_turn import writer_turn
+    from event_platform.runs.writer_turn import cli_turn
 
     progress.report(progress.Progress("snapshot", progress.PUBLISHING))
-    with writer_turn(settings.duckdb_path, instance, tell=shown.say):
+    with cli_turn(settings, instance, tell=shown.say, publishing=True):
         result = dg.materialize(
             [published_events],
             instance=instance,

@@ -7,6 +7,12 @@ processes (the kernel drops it when a process dies, so a killed CLI never keeps 
 of the instance that hold the pool are waited out, after dead ones are failed
 (`reap_dead_runs`). Dagster's own in-run wait for a pool spins a core and defers signals; this
 one sleeps, says whom it waits for, and stops at once on SIGINT or SIGTERM.
+
+On the Iceberg backend writers do not exclude each other (each commit is atomic and the
+advisory locks settle duplicates), so a CLI run takes no writer turn: it takes one of
+`EVENT_PLATFORM_ICEBERG_WRITERS` slots on this machine when that limit is set, to bound the
+CPU and memory of many `ingest` processes started at once, and none otherwise. Publication
+stays one at a time, since two publishers would prune each other's snapshots.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES, RunsFilter
@@ -22,6 +29,9 @@ from filelock import FileLock, Timeout
 
 from event_platform.runs.reaper import reap_dead_runs
 from event_platform.store.connection import WarehouseError
+
+if TYPE_CHECKING:
+    from event_platform.settings import Settings
 
 WRITER_POOL = "duckdb_writer"
 POLL_SECONDS = 0.5
@@ -102,3 +112,68 @@ def writer_turn(
         yield time.monotonic() - started
     finally:
         lock.release()
+
+
+@contextmanager
+def cli_turn(
+    settings: Settings,
+    instance: dg.DagsterInstance | None,
+    *,
+    tell: Callable[[str], None],
+    publishing: bool = False,
+) -> Iterator[float]:
+    """The turn a CLI run takes before it starts, by backend; yields the seconds waited."""
+    if settings.warehouse_backend != "iceberg":
+        with writer_turn(settings.duckdb_path, instance, tell=tell) as waited:
+            yield waited
+        return
+    folder = Path(settings.data_dir)
+    if publishing:
+        with slot_turn(folder / "publisher", 1, tell=tell, what="the snapshot's publisher") as w:
+            yield w
+    else:
+        with slot_turn(
+            folder / "iceberg-writer", settings.iceberg_writers, tell=tell, what="an Iceberg writer"
+        ) as waited:
+            yield waited
+
+
+@contextmanager
+def slot_turn(base: Path, slots: int, *, tell: Callable[[str], None], what: str) -> Iterator[float]:
+    """Hold one of `slots` lock files `<base>-<n>.lock` for the block (0 slots: no limit).
+
+    Like the writer's lock, the kernel frees a dead process's slot; the wait sleeps and
+    stops at once on SIGINT or SIGTERM.
+    """
+    if slots <= 0:
+        yield 0.0
+        return
+    locks = [FileLock(f"{base}-{number}.lock") for number in range(slots)]
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(f"cannot create {base.parent}: {exc.strerror or exc}") from exc
+    started = time.monotonic()
+    told_at: float | None = None
+    while True:
+        for lock in locks:
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            except OSError as exc:
+                raise WarehouseError(
+                    f"cannot take the lock {lock.lock_file}: {exc.strerror or exc}"
+                ) from exc
+            try:
+                yield time.monotonic() - started
+            finally:
+                lock.release()
+            return
+        now = time.monotonic()
+        if told_at is None or now - told_at >= REMIND_SECONDS:
+            waited = f" ({now - started:.0f}s so far)" if told_at is not None else ""
+            held = "another process" if slots == 1 else f"{slots} other processes"
+            tell(f"waiting for {what}, held by {held}{waited}")
+            told_at = now
+        time.sleep(POLL_SECONDS)
