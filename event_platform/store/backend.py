@@ -101,7 +101,11 @@ class DuckDBWarehouse:
 
 
 def as_warehouse(store: duckdb.DuckDBPyConnection | Warehouse) -> Warehouse:
-    """A DuckDB connection (what callers before the seam pass) as the DuckDB backend."""
-    if isinstance(store, duckdb.DuckDBPyConnection):
-        return DuckDBWarehouse(store)
-    return store
+    """A DuckDB connection (what callers before the seam pass) as the DuckDB backend.
+
+    Told apart by what a backend has rather than by the connection's class, so that a wrapper
+    of a connection (a benchmark's statement timer) is taken for the connection it wraps.
+    """
+    if hasattr(store, "partition_writer"):
+        return store
+    return DuckDBWarehouse(store)
