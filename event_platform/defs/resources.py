@@ -186,7 +186,7 @@ def warehouse_store(
 ) -> Iterator[Warehouse]:
     """The configured backend: the DuckDB file through `warehouse` (its failures said the same
     way), or the Iceberg warehouse, which holds no connection between calls."""
-    if isinstance(resource, WarehouseResource) and resource.backend == "iceberg":
+    if _on_iceberg(resource):
         try:
             yield resource.iceberg_warehouse()
         except WarehouseError as exc:
@@ -194,6 +194,21 @@ def warehouse_store(
         return
     with warehouse(resource, log) as con:
         yield DuckDBWarehouse(con, Path(resource.database))
+
+
+@contextmanager
+def publication_source(resource: DuckDBResource) -> Iterator[Path]:
+    """The DuckDB file publication copies from: the warehouse itself, which publication attaches
+    read-only on its own (no connection is held here), or Iceberg's tables read into one."""
+    if _on_iceberg(resource):
+        with resource.iceberg_warehouse().publication_source() as source:
+            yield source
+        return
+    yield Path(resource.database)
+
+
+def _on_iceberg(resource: DuckDBResource) -> bool:
+    return isinstance(resource, WarehouseResource) and resource.backend == "iceberg"
 
 
 class PubSubResource(dg.ConfigurableResource):

@@ -5,13 +5,11 @@ It only reads the warehouse (attached read-only for the few seconds the copy tak
 so it takes its turn in the `duckdb_writer` pool like the writers.
 """
 
-from pathlib import Path
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from event_platform import progress
-from event_platform.defs.resources import PlatformResource, WarehouseResource
+from event_platform.defs.resources import PlatformResource, publication_source
 from event_platform.runs.writer_turn import WRITER_POOL
 from event_platform.store.publication import publish_snapshot
 
@@ -33,15 +31,9 @@ def published_events(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, platform: PlatformResource
 ) -> dg.MaterializeResult:
     progress.report(progress.Progress("snapshot", progress.PUBLISHING))
-    if isinstance(duckdb, WarehouseResource) and duckdb.backend == "iceberg":
-        # What publication copies, read out of Iceberg into a DuckDB file of its own.
-        with duckdb.iceberg_warehouse().publication_source() as source:
-            result = publish_snapshot(
-                source, platform.published_dir, memory_limit=platform.duckdb_memory_limit
-            )
-    else:
+    with publication_source(duckdb) as source:
         result = publish_snapshot(
-            Path(duckdb.database), platform.published_dir, memory_limit=platform.duckdb_memory_limit
+            source, platform.published_dir, memory_limit=platform.duckdb_memory_limit
         )
     context.log.info(f"published {result.snapshot.name} ({result.events:,} events)")
     return dg.MaterializeResult(
