@@ -65,12 +65,21 @@ def run_one(path: Path) -> None:
     import event_platform
     from event_platform.store.connection import connect
 
+    # A baseline may predate the layout: ingest/ and reconcile/ as packages, and reconcile/
+    # exporting its entry point.
     try:
         from event_platform.ingest.ingestion import ingest_file
-        from event_platform.reconcile.reconciliation import reconcile_partition
-    except ModuleNotFoundError:  # a baseline from before ingest/ and reconcile/ were packages
+    except ModuleNotFoundError:
         from event_platform.ingestion import ingest_file  # type: ignore[no-redef]
-        from event_platform.reconciliation import reconcile_partition  # type: ignore[no-redef]
+    try:
+        from event_platform.reconcile import reconcile_partition
+    except ImportError:
+        try:
+            from event_platform.reconcile.reconciliation import (  # type: ignore[no-redef]
+                reconcile_partition,
+            )
+        except ModuleNotFoundError:
+            from event_platform.reconciliation import reconcile_partition  # type: ignore[no-redef]
 
     truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
     with (

@@ -57,7 +57,7 @@ def build_warehouse(path: Path, rows: int, landing: Path, files: int = 100) -> f
     from the schema publication reads."""
     from event_platform.generator import generate_file
     from event_platform.ingest.ingestion import ingest_file
-    from event_platform.reconcile.reconciliation import reconcile_partition, record_report
+    from event_platform.reconcile import reconcile_partition, record_report
     from event_platform.store.connection import connect
 
     started = time.monotonic()

@@ -57,7 +57,7 @@ class Timed(NamedTuple):
 def _ingest_then_reconcile(path: Path, con, run_id: str) -> Timed:
     """Ingest `path` (wall and CPU seconds), then reconcile it (wall seconds)."""
     from event_platform.ingest.ingestion import ingest_file
-    from event_platform.reconcile.reconciliation import reconcile_partition
+    from event_platform.reconcile import reconcile_partition
 
     wall, cpu = time.perf_counter(), cpu_seconds()
     result = ingest_file(path, con, run_id=run_id)

@@ -69,7 +69,7 @@ def run_duckdb_read_json(path: Path, workdir: Path, truth: dict) -> dict:
 
 def run_event_platform(path: Path, workdir: Path, truth: dict) -> dict:
     from event_platform.ingest.ingestion import ingest_file
-    from event_platform.reconcile.reconciliation import reconcile_partition, record_report
+    from event_platform.reconcile import reconcile_partition, record_report
     from event_platform.store.connection import connect
 
     started = time.perf_counter()

@@ -46,7 +46,7 @@ from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
 from event_platform.generator import generate_file
 from event_platform.ingest.ingestion import ingest_file
-from event_platform.reconcile.reconciliation import reconcile_partition
+from event_platform.reconcile import reconcile_partition
 from event_platform.settings import Settings
 from event_platform.store.connection import connect
 from event_platform.store.counts import partition_counts

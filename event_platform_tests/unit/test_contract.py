@@ -11,7 +11,7 @@ from event_platform.contract import EVENTS_CONTRACT
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import read_line_chunks
 from event_platform.ingest.validation import Validator
-from event_platform.reconcile.reconciliation import reconcile_partition
+from event_platform.reconcile import reconcile_partition
 from event_platform.store.connection import connect
 from event_platform_tests.conftest import BASE_EVENT, event_line
 

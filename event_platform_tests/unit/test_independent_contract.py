@@ -25,6 +25,7 @@ from event_platform.ingest.hashing import with_event_hash
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import LineChunk
 from event_platform.ingest.validation import Validator
+from event_platform.reconcile import reconcile_partition
 from event_platform.reconcile.independent import (
     Derived,
     _decode,
@@ -32,7 +33,6 @@ from event_platform.reconcile.independent import (
     rederive,
     split_lines,
 )
-from event_platform.reconcile.reconciliation import reconcile_partition
 from event_platform.store.connection import connect
 from event_platform_tests.conftest import event_line
 

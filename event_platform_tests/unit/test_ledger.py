@@ -11,8 +11,8 @@ import xxhash
 from event_platform.cli.ingest import _reconcile_config
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import read_line_chunks
+from event_platform.reconcile import reconcile_partition
 from event_platform.reconcile import sample as sample_module
-from event_platform.reconcile.reconciliation import reconcile_partition
 from event_platform.reconcile.sample import draw, read_lines
 from event_platform.settings import Settings, SettingsError
 from event_platform.store.connection import connect
