@@ -117,7 +117,7 @@ class Backend:
             for statement in statements:
                 self.store.execute(statement, params if "$" in statement else {})
             return
-        from event_platform.store.iceberg.io import partition_arrow, replace_partition
+        from event_platform.store.iceberg.io import partition_batches, replace_partition
 
         with self.store.partition(source_file) as con:
             for statement in statements:
@@ -128,7 +128,7 @@ class Backend:
                     self.store.catalog,
                     name,
                     source_file,
-                    lambda table, n=name, s=select, c=con: partition_arrow(
+                    lambda table, n=name, s=select, c=con: partition_batches(
                         c, table, n, s, {"f": source_file}
                     ),
                 )

@@ -7,9 +7,10 @@ duplicate search, reconciliation and the checks are written once for both backen
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -17,6 +18,7 @@ import duckdb
 from event_platform.store.iceberg.tables import TABLES, loaded_expression, stored_expression
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyiceberg.catalog import Catalog
     from pyiceberg.expressions import BooleanExpression
     from pyiceberg.table import Table
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 # A replace that loses a race on the same partition (`ValidationException`) is redone on the
 # reloaded table this many times; conflicts on other partitions pyiceberg retries itself.
 REDO_ATTEMPTS = 10
+# A partition is written to Iceberg in Arrow tables of about this size, one at a time.
+BATCH_BYTES = 32 * 1024 * 1024
+_READ_ROWS = 65_536
 
 
 def _local_path(uri: str) -> str | None:
@@ -70,19 +75,84 @@ def insert_from_iceberg(
         con.execute(insert.format(source="scanned"), params or {})
 
 
-def partition_arrow(con: duckdb.DuckDBPyConnection, table: Table, name: str, select: str, params):
-    """The rows `select` yields (the spec's columns), as Arrow in the Iceberg table's schema."""
+def partition_batches(
+    con: duckdb.DuckDBPyConnection, table: Table, name: str, select: str, params
+) -> Iterator[pa.Table]:
+    """The rows `select` yields (the spec's columns) in the Iceberg table's Arrow schema, as
+    tables of about `BATCH_BYTES` each: a partition of any size is written with one batch in
+    memory, while DuckDB spills the rest under its cap."""
+    import pyarrow as pa
+
     spec = TABLES[name].spec
     columns = ", ".join(stored_expression(column) for column in spec.columns)
-    arrow = con.sql(f"SELECT {columns} FROM ({select})", params=params).to_arrow_table()
-    return arrow.cast(table.schema().as_arrow())
+    schema = table.schema().as_arrow()
+    reader = con.sql(f"SELECT {columns} FROM ({select})", params=params).to_arrow_reader(_READ_ROWS)
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in reader:
+        pending.append(batch)
+        size += batch.nbytes
+        if size >= BATCH_BYTES:
+            yield pa.Table.from_batches(pending).cast(schema)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).cast(schema)
+
+
+def partition_arrow(con: duckdb.DuckDBPyConnection, table: Table, name: str, select: str, params):
+    """All the rows `select` yields, as one Arrow table (for a few rows: a report)."""
+    import pyarrow as pa
+
+    batches = list(partition_batches(con, table, name, select, params))
+    if not batches:
+        return table.schema().as_arrow().empty_table()
+    return pa.concat_tables(batches)
+
+
+def _write_partition(
+    table: Table,
+    source_file: str,
+    batches: Iterable[pa.Table],
+    properties: dict[str, str],
+) -> None:
+    """Delete `source_file`'s rows and append `batches`, as one transaction: one catalog commit.
+
+    `Table.overwrite` would hold the whole partition as one Arrow table, and pyiceberg streams
+    only into unpartitioned tables, so the data files are written batch by batch through the
+    function `overwrite` itself uses, with one counter so that their names stay distinct.
+    """
+    from pyiceberg.expressions import EqualTo
+    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
+
+    with table.transaction() as tx:
+        with warnings.catch_warnings():
+            # A partition written for the first time has nothing to delete: not news.
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            tx.delete(EqualTo("source_file", source_file), snapshot_properties=properties)
+        with tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            counter = itertools.count(0)
+            for batch in batches:
+                metadata = tx.table_metadata
+                _check_pyarrow_schema_compatible(
+                    metadata.schema(),
+                    provided_schema=batch.schema,
+                    format_version=metadata.format_version,
+                )
+                for data_file in _dataframe_to_data_files(
+                    table_metadata=metadata,
+                    df=batch,
+                    io=table.io,
+                    write_uuid=append.commit_uuid,
+                    counter=counter,
+                ):
+                    append.append_data_file(data_file)
 
 
 def replace_partition(
     catalog: Catalog,
     name: str,
     source_file: str,
-    rows: Callable[[Table], object],
+    batches: Callable[[Table], Iterable[pa.Table]],
     *,
     log: Callable[[str], None] | None = None,
     properties: dict[str, str] | None = None,
@@ -90,22 +160,15 @@ def replace_partition(
     """Replace `source_file`'s rows of `name` in one commit; returns the new snapshot id.
 
     A concurrent replace of the same partition makes pyiceberg raise `ValidationException`,
-    which it does not retry: reload the table and redo, so the last commit wins whole.
+    which it does not retry: reload the table and redo, so the last commit wins whole. The
+    files a lost attempt wrote are orphans, which maintenance removes.
     """
     from pyiceberg.exceptions import CommitFailedException, ValidationException
-    from pyiceberg.expressions import EqualTo
 
     for attempt in range(1, REDO_ATTEMPTS + 1):
         table = catalog.load_table(TABLES[name].identifier)
         try:
-            with warnings.catch_warnings():
-                # A partition written for the first time has nothing to delete: not news.
-                warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                table.overwrite(
-                    rows(table),
-                    overwrite_filter=EqualTo("source_file", source_file),
-                    snapshot_properties=properties or {},
-                )
+            _write_partition(table, source_file, batches(table), properties or {})
         except (ValidationException, CommitFailedException) as exc:
             if attempt == REDO_ATTEMPTS:
                 raise
@@ -115,6 +178,7 @@ def replace_partition(
                 )
             time.sleep(0.05 * attempt)
             continue
+        # The committed transaction updated `table`: its snapshot, not a later writer's.
         snapshot = table.current_snapshot()
         return snapshot.snapshot_id if snapshot else None
     return None

@@ -21,7 +21,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from event_platform.contract import StreamContract
-from event_platform.store.iceberg.io import insert_from_iceberg, partition_arrow, replace_partition
+from event_platform.store.iceberg.io import (
+    insert_from_iceberg,
+    partition_batches,
+    replace_partition,
+)
 from event_platform.store.iceberg.locks import AdvisoryLocks, date_keys, lock_key
 from event_platform.store.other_files import files_sharing_keys
 from event_platform.store.tables import hash_key_sql
@@ -119,7 +123,7 @@ class IcebergPartitionWriter(PartitionWriter):
         catalog = self.store.catalog
 
         def rows(name: str, select: str):
-            return lambda table: partition_arrow(self.con, table, name, select, mine)
+            return lambda table: partition_batches(self.con, table, name, select, mine)
 
         for name in ("events", "rejected_events"):
             self.snapshots[name] = replace_partition(
@@ -131,7 +135,8 @@ class IcebergPartitionWriter(PartitionWriter):
             )
         index = (
             f"SELECT processing_date, source_file, {hash_key_sql('event_hash')} AS hash_key "
-            "FROM main.events WHERE source_file = $f"
+            # By date, so that each batch's files split over few date partitions.
+            "FROM main.events WHERE source_file = $f ORDER BY processing_date"
         )
         self.snapshots["event_hash_keys"] = replace_partition(
             catalog, "event_hash_keys", source_file, rows("event_hash_keys", index), log=self.log
