@@ -5,6 +5,7 @@
 # The role is the command; compose.yaml and deploy/k8s/ give each role its command and probes.
 #
 #   docker build -t event-platform:latest .
+#   (the Iceberg backend on GCS: --build-arg EXTRAS=deploy,gcs)
 #   (behind a TLS-intercepting proxy: --secret id=ca,src=/path/to/ca-bundle.crt)
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 #checkov:skip=CKV_DOCKER_7:FROM reads the BASE_IMAGE argument, whose default above is a pinned version tag
@@ -18,11 +19,13 @@ WORKDIR /src
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml setup.py README.md ./
 COPY event_platform ./event_platform
+# The package's extras: `deploy,gcs` for the Iceberg backend on GCS (pyiceberg, gcsfs, psycopg2).
+ARG EXTRAS=deploy
 # The CA bundle is mounted for this one step only (a build secret), never written to a layer;
 # a build without the secret uses the base image's own CAs.
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    /opt/venv/bin/pip install ".[deploy]" \
+    /opt/venv/bin/pip install ".[${EXTRAS}]" \
     && /opt/venv/bin/pip uninstall --yes pip
 
 # ---- runtime: the virtualenv on a clean base, run as an unprivileged user -------------------

@@ -37,3 +37,13 @@ output "service_accounts" {
     nodes     = google_service_account.nodes.email
   }
 }
+
+output "iceberg" {
+  description = "With iceberg_enabled: the Cloud SQL Auth Proxy's instance connection name and EVENT_PLATFORM_ICEBERG_LOCATION (deploy/helm/values-iceberg.yaml)."
+  value = var.iceberg_enabled ? {
+    instance_connection_name = google_sql_database_instance.iceberg[0].connection_name
+    database                 = google_sql_database.iceberg[0].name
+    user                     = google_sql_user.iceberg[0].name
+    location                 = "gs://${google_storage_bucket.iceberg[0].name}/warehouse"
+  } : null
+}

@@ -58,3 +58,33 @@ variable "rbac_security_group" {
   description = "Google Group that holds the groups bound by Kubernetes RBAC (gke-security-groups@DOMAIN)."
   type        = string
 }
+
+variable "iceberg_enabled" {
+  description = "Create the Iceberg warehouse backend: a Cloud SQL for PostgreSQL catalog and a GCS bucket for the data files (EVENT_PLATFORM_WAREHOUSE=iceberg)."
+  type        = bool
+  default     = false
+}
+
+variable "iceberg_db_password_secret" {
+  description = "Secret Manager secret (name or projects/P/secrets/S) whose latest version is the catalog user's password; created outside Terraform, read only while applying."
+  type        = string
+  default     = "event-platform-iceberg-db-password"
+}
+
+variable "iceberg_db_password_version" {
+  description = "Raise it after adding a new version of the password secret: the catalog user's password is then set again."
+  type        = number
+  default     = 1
+}
+
+variable "iceberg_db_tier" {
+  description = "Machine type of the catalog's Cloud SQL instance (it holds table pointers only: commits, not data)."
+  type        = string
+  default     = "db-custom-1-3840"
+}
+
+variable "iceberg_noncurrent_days" {
+  description = "Days a deleted or overwritten Iceberg data file is kept as a noncurrent version (recovery after a mistaken cleanup)."
+  type        = number
+  default     = 7
+}

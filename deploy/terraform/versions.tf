@@ -1,10 +1,11 @@
 terraform {
-  required_version = ">= 1.6"
+  # 1.11: the Iceberg catalog password is an ephemeral value written to a write-only argument.
+  required_version = ">= 1.11"
 
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.0, < 7.0"
+      version = ">= 6.23, < 7.0" # 6.23: google_sql_user.password_wo
     }
   }
 

@@ -4,7 +4,9 @@ deploy/terraform, each held to its schema and to what the other parts expect of 
 Kubernetes objects are validated with kubernetes-validate's bundled schemas; the Helm values'
 Kubernetes fragments (pod and container security, resources, volumes) are validated the same way
 inside a Deployment built from them, since the chart's own values schema needs the chart, which
-is not available offline. checkov scans the Dockerfile, the manifests and the Terraform.
+is not available offline. A run pod is built as dagster-k8s builds it from the rendered values,
+with and without the Iceberg overlay (values-iceberg.yaml), and validated too. checkov scans the
+Dockerfile, the manifests and the Terraform (once more with iceberg_enabled).
 """
 
 from __future__ import annotations
@@ -22,14 +24,19 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 HELM_VALUES = ROOT / "deploy" / "helm" / "values.yaml"
+HELM_ICEBERG = ROOT / "deploy" / "helm" / "values-iceberg.yaml"
+K8S_ICEBERG = ROOT / "deploy" / "k8s-iceberg"
 TERRAFORM = ROOT / "deploy" / "terraform"
 COMPOSE = ROOT / "compose.yaml"
 COMPOSE_INSTANCE = ROOT / "deploy" / "compose" / "dagster.yaml"
 KUBERNETES_VERSION = "1.33.0"
+# name: (checkov framework, arguments); "terraform-iceberg" scans the resources that only exist
+# with iceberg_enabled (at the default they have count 0, and checkov skips them).
 CHECKOV_TARGETS = {
-    "dockerfile": ["-f", str(ROOT / "Dockerfile")],
-    "kubernetes": ["-d", str(K8S)],
-    "terraform": ["-d", str(TERRAFORM)],
+    "dockerfile": ("dockerfile", ["-f", str(ROOT / "Dockerfile")]),
+    "kubernetes": ("kubernetes", ["-d", str(K8S)]),
+    "terraform": ("terraform", ["-d", str(TERRAFORM)]),
+    "terraform-iceberg": ("terraform", ["-d", str(TERRAFORM), "--var-file", "{iceberg_vars}"]),
 }
 
 
@@ -131,8 +138,25 @@ def test_the_scrape_job_is_the_one_the_alert_rules_watch() -> None:
 # --- Helm values for Dagster's chart ----------------------------------------------------------
 
 
-def _helm() -> dict:
-    return yaml.safe_load(HELM_VALUES.read_text())
+def _merge_values(onto: dict, overlay: dict) -> dict:
+    """Helm's merge of `-f a -f b`: maps key by key, anything else (lists too) replaced."""
+    merged = dict(onto)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+HELM_SETUPS = {"duckdb": [HELM_VALUES], "iceberg": [HELM_VALUES, HELM_ICEBERG]}
+
+
+def _helm(setup: str = "duckdb") -> dict:
+    values: dict = {}
+    for path in HELM_SETUPS[setup]:
+        values = _merge_values(values, yaml.safe_load(path.read_text()))
+    return values
 
 
 def _deployment_from(name: str, image: dict, pod: dict, container: dict) -> dict:
@@ -153,8 +177,9 @@ def _deployment_from(name: str, image: dict, pod: dict, container: dict) -> dict
     }
 
 
-def test_helm_values_fragments_are_valid_kubernetes() -> None:
-    values = _helm()
+@pytest.mark.parametrize("setup", sorted(HELM_SETUPS))
+def test_helm_values_fragments_are_valid_kubernetes(setup: str) -> None:
+    values = _helm(setup)
     for role in ("dagsterWebserver", "dagsterDaemon"):
         block = values[role]
         _validate(
@@ -213,6 +238,170 @@ def test_helm_values_run_our_image_with_the_platforms_instance_settings() -> Non
     assert claim == "event-platform-data"
     settings = {doc["metadata"]["name"] for _, doc in _manifests() if doc["kind"] == "ConfigMap"}
     assert {c["name"] for c in user_code["envConfigMaps"]} <= settings
+
+
+# --- The Iceberg backend on Kubernetes (values-iceberg.yaml, deploy/k8s-iceberg) ---------------
+
+
+def _run_job(values: dict) -> dict:
+    """The Job the K8sRunLauncher creates for a run, as dagster-k8s builds it from what the chart
+    renders: the launcher's config, with the code location's container context laid over it
+    when `includeConfigInLaunchedRuns` is on (the chart's default)."""
+    from dagster_k8s.container_context import K8sContainerContext
+    from dagster_k8s.job import (
+        DagsterK8sJobConfig,
+        UserDefinedDagsterK8sConfig,
+        construct_dagster_k8s_job,
+    )
+    from kubernetes.client import ApiClient
+
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    run_config = launcher.get("runK8sConfig", {})
+    context = K8sContainerContext().merge(
+        K8sContainerContext(
+            image_pull_policy=launcher.get("imagePullPolicy"),
+            env_config_maps=[c["name"] for c in launcher.get("envConfigMaps", [])],
+            env_secrets=[s["name"] for s in launcher.get("envSecrets", [])],
+            env_vars=launcher.get("envVars", []),
+            volume_mounts=launcher.get("volumeMounts", []),
+            volumes=launcher.get("volumes", []),
+            resources=launcher.get("resources"),
+            run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(
+                {
+                    "container_config": run_config.get("containerConfig", {}),
+                    "pod_spec_config": run_config.get("podSpecConfig", {}),
+                }
+            ),
+        )
+    )
+    (user_code,) = values["dagster-user-deployments"]["deployments"]
+    if user_code.get("includeConfigInLaunchedRuns", {"enabled": True})["enabled"]:
+        code_location = {
+            "image_pull_policy": user_code["image"]["pullPolicy"],
+            "env_config_maps": [c["name"] for c in user_code.get("envConfigMaps", [])],
+            "env_secrets": [s["name"] for s in user_code.get("envSecrets", [])],
+            "volume_mounts": user_code.get("volumeMounts", []),
+            "volumes": user_code.get("volumes", []),
+            "resources": user_code.get("resources", {}),
+            "env": user_code.get("env", []),
+        }
+        context = context.merge(K8sContainerContext.create_from_config({"k8s": code_location}))
+    job = construct_dagster_k8s_job(
+        DagsterK8sJobConfig(
+            job_image=f"{user_code['image']['repository']}:{user_code['image']['tag']}",
+            dagster_home="/opt/dagster/dagster_home",
+            instance_config_map="dagster-instance",
+            postgres_password_secret="dagster-postgresql-secret",
+        ),
+        args=["dagster", "api", "execute_run", "{}"],
+        job_name="dagster-run-0",
+        user_defined_k8s_config=context.run_k8s_config,
+        pod_name="dagster-run-0",
+        component="run_worker",
+    )
+    return ApiClient().sanitize_for_serialization(job)
+
+
+def _env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("setup", sorted(HELM_SETUPS))
+def test_a_run_pod_is_valid_kubernetes_with_the_launchers_resources(setup: str) -> None:
+    values = _helm(setup)
+    job = _run_job(values)
+    _validate(job)
+    pod = job["spec"]["template"]["spec"]
+    (run,) = pod["containers"]
+    # A run gets the memory the launcher asks for, not the code location's.
+    assert run["resources"] == values["runLauncher"]["config"]["k8sRunLauncher"]["resources"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert run["securityContext"]["allowPrivilegeEscalation"] is False
+    assert run["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_iceberg_runs_take_the_backend_and_the_catalog_from_a_secret() -> None:
+    job = _run_job(_helm("iceberg"))
+    (run,) = job["spec"]["template"]["spec"]["containers"]
+    env = _env(run)
+    assert env["EVENT_PLATFORM_WAREHOUSE"]["value"] == "iceberg"
+    assert env["EVENT_PLATFORM_ICEBERG_LOCATION"]["value"].startswith("gs://")
+    # The catalog URI (and PGPASSWORD) come only from the Secret, never as a literal.
+    assert "EVENT_PLATFORM_ICEBERG_CATALOG_URI" not in env and "PGPASSWORD" not in env
+    assert {"secretRef": {"name": "event-platform-iceberg"}} in run["envFrom"]
+    text = HELM_ICEBERG.read_text()
+    assert not re.search(
+        r"postgresql(\+psycopg2)?://[^@\s/']+:[^@\s/']+@", text
+    )  # no user:password@
+    # The duckdb_writer pool admits as many writers as runs can run at once.
+    values = _helm("iceberg")
+    limit = values["concurrency"]["pools"]["defaultLimit"]
+    queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert 1 < limit <= queue["maxConcurrentRuns"]
+
+
+def test_iceberg_runs_reach_cloud_sql_through_the_auth_proxy_as_a_native_sidecar() -> None:
+    pod = _run_job(_helm("iceberg"))["spec"]["template"]["spec"]
+    (proxy,) = pod["initContainers"]
+    assert proxy["image"].startswith("gcr.io/cloud-sql-connectors/cloud-sql-proxy:")
+    assert proxy["restartPolicy"] == "Always"  # a sidecar that ends with the run's container
+    assert "--private-ip" in proxy["args"] and "--port=5432" in proxy["args"]
+    (instance,) = [a for a in proxy["args"] if not a.startswith("--")]
+    assert re.fullmatch(r"[a-z0-9-]+:[a-z0-9-]+:[a-z0-9-]+", instance)  # project:region:name
+    assert proxy["startupProbe"]["httpGet"]["path"] == "/startup"  # up before the run starts
+    security = proxy["securityContext"]
+    assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert {"requests", "limits"} <= set(proxy["resources"])
+
+
+def test_the_iceberg_overlay_restates_the_base_lists_it_replaces() -> None:
+    """Helm replaces lists: the overlay's user deployment and Secrets must be the base's plus
+    the Iceberg additions, or an edit of values.yaml would silently not apply with Iceberg."""
+    base, iceberg = _helm("duckdb"), _helm("iceberg")
+    (base_code,) = base["dagster-user-deployments"]["deployments"]
+    (iceberg_code,) = iceberg["dagster-user-deployments"]["deployments"]
+    added = {"env", "envSecrets"}
+    assert {k: v for k, v in iceberg_code.items() if k not in added} == {
+        k: v for k, v in base_code.items() if k not in added
+    }
+    iceberg_secret = {"name": "event-platform-iceberg"}
+    assert iceberg_code["envSecrets"] == [*base_code["envSecrets"], iceberg_secret]
+    assert _env(iceberg_code)["EVENT_PLATFORM_WAREHOUSE"]["value"] == "iceberg"
+    launchers = [v["runLauncher"]["config"]["k8sRunLauncher"] for v in (base, iceberg)]
+    assert launchers[1]["envSecrets"] == [*launchers[0]["envSecrets"], iceberg_secret]
+    assert (
+        launchers[1]["runK8sConfig"]["podSpecConfig"]["securityContext"]
+        == (launchers[0]["runK8sConfig"]["podSpecConfig"]["securityContext"])
+    )
+
+
+def _kustomize(path: Path) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        _missing("kubectl is not installed (kubectl kustomize renders deploy/k8s-iceberg)")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def test_the_iceberg_kustomization_is_deploy_k8s_plus_egress_to_cloud_sql() -> None:
+    base = {(d["kind"], d["metadata"]["name"]): d for d in _kustomize(K8S)}
+    iceberg = {(d["kind"], d["metadata"]["name"]): d for d in _kustomize(K8S_ICEBERG)}
+    assert set(iceberg) == set(base)
+    changed = {key for key in base if base[key] != iceberg[key]}
+    assert changed == {("NetworkPolicy", "dagster")}
+    for resource in iceberg.values():
+        _validate(resource)
+    egress = iceberg[("NetworkPolicy", "dagster")]["spec"]["egress"]
+    ports = {p["port"] for rule in egress if "to" not in rule for p in rule["ports"]}
+    assert 3307 in ports  # the Auth Proxy's connection to the instance
+    assert (
+        egress[: len(base[("NetworkPolicy", "dagster")]["spec"]["egress"])]
+        == (base[("NetworkPolicy", "dagster")]["spec"]["egress"])
+    )
 
 
 # --- compose.yaml and its instance profile ----------------------------------------------------
@@ -362,11 +551,14 @@ def _skip_reasons() -> dict[str, list[str]]:
     return reasons
 
 
-@pytest.mark.parametrize("framework", sorted(CHECKOV_TARGETS))
-def test_checkov_finds_nothing_unjustified(framework: str) -> None:
+@pytest.mark.parametrize("target", sorted(CHECKOV_TARGETS))
+def test_checkov_finds_nothing_unjustified(target: str, tmp_path: Path) -> None:
+    framework, arguments = CHECKOV_TARGETS[target]
+    iceberg_vars = tmp_path / "iceberg.tfvars"
+    iceberg_vars.write_text("iceberg_enabled = true\n")
+    arguments = [a.format(iceberg_vars=iceberg_vars) for a in arguments]
     completed = subprocess.run(
-        [_checkov(), "--skip-download", "--output", "json", "--framework", framework]
-        + CHECKOV_TARGETS[framework],
+        [_checkov(), "--skip-download", "--output", "json", "--framework", framework, *arguments],
         capture_output=True,
         text=True,
         timeout=300,
@@ -377,6 +569,12 @@ def test_checkov_finds_nothing_unjustified(framework: str) -> None:
     failed = [(c["check_id"], c["resource"], c["file_path"]) for c in results["failed_checks"]]
     assert failed == []
     assert summary["parsing_errors"] == 0 and summary["passed"] > 0
+    if target == "terraform-iceberg":  # the Iceberg resources were scanned, not skipped
+        scanned = {c["resource"] for c in results["passed_checks"]}
+        assert {
+            "google_sql_database_instance.iceberg[0]",
+            "google_storage_bucket.iceberg[0]",
+        } <= scanned
     reasons = _skip_reasons()
     for skipped in results["skipped_checks"]:
         declared = reasons.get(skipped["check_id"], [])
@@ -457,3 +655,59 @@ def test_terraform_dead_letters_with_the_iam_pubsub_needs() -> None:
     assert re.search(
         r'dead_letter_subscriber".*?roles/pubsub\.subscriber.*?pubsub_service_agent', pubsub, re.S
     )
+
+
+def _tf_block(text: str, header: str) -> str:
+    """The body of the Terraform block that starts with `header` (braces matched)."""
+    start = text.index(header)
+    depth, i = 0, text.index("{", start)
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i + 1 : j]
+    raise AssertionError(f"unclosed block {header}")
+
+
+def test_terraform_iceberg_is_optional_and_off_by_default() -> None:
+    variables = (TERRAFORM / "variables.tf").read_text()
+    assert re.search(r"default\s*=\s*false", _tf_block(variables, 'variable "iceberg_enabled"'))
+    iceberg = (TERRAFORM / "iceberg.tf").read_text()
+    headers = re.findall(r'^(?:resource|ephemeral) "[^"]+" "[^"]+"', iceberg, re.MULTILINE)
+    assert len(headers) >= 8
+    for header in headers:
+        assert re.search(r"^\s*count\s*=\s*local\.iceberg$", _tf_block(iceberg, header), re.M), (
+            header
+        )
+
+
+def test_terraform_cloud_sql_catalog_is_private_backed_up_and_protected() -> None:
+    iceberg = (TERRAFORM / "iceberg.tf").read_text()
+    instance = _tf_block(iceberg, 'resource "google_sql_database_instance" "iceberg"')
+    network = _tf_block(instance, "ip_configuration")
+    assert re.search(r"ipv4_enabled\s*=\s*false", network)  # private IP only
+    assert re.search(r"private_network\s*=\s*google_compute_network\.main\.id", network)
+    backups = _tf_block(instance, "backup_configuration")
+    assert re.search(r"^\s*enabled\s*=\s*true", backups, re.M)
+    assert re.search(r"point_in_time_recovery_enabled\s*=\s*true", backups)
+    assert re.search(r"^\s*deletion_protection\s*=\s*true", instance, re.M)
+    assert re.search(r"deletion_protection_enabled\s*=\s*true", instance)
+    # The password is written write-only from Secret Manager; no password literal anywhere.
+    user = _tf_block(iceberg, 'resource "google_sql_user" "iceberg"')
+    assert re.search(r"password_wo\s*=\s*ephemeral\.google_secret_manager_secret_version\.", user)
+    assert not re.search(r"^\s*password\s*=", iceberg, re.M)
+
+
+def test_terraform_iceberg_bucket_is_private_and_dagster_may_use_it() -> None:
+    iceberg = (TERRAFORM / "iceberg.tf").read_text()
+    bucket = _tf_block(iceberg, 'resource "google_storage_bucket" "iceberg"')
+    assert re.search(r'public_access_prevention\s*=\s*"enforced"', bucket)
+    assert re.search(r"uniform_bucket_level_access\s*=\s*true", bucket)
+    assert re.search(r"enabled\s*=\s*true", _tf_block(bucket, "versioning"))
+    writer = _tf_block(
+        iceberg, 'resource "google_storage_bucket_iam_member" "dagster_writes_iceberg"'
+    )
+    assert "roles/storage.objectAdmin" in writer and "google_service_account.dagster" in writer
+    client = _tf_block(
+        iceberg, 'resource "google_project_iam_member" "dagster_connects_to_catalog"'
+    )
+    assert "roles/cloudsql.client" in client and "google_service_account.dagster" in client
