@@ -300,6 +300,15 @@ class Settings:
         return _landing(self.data_dir)
 
     @property
+    def warehouse_description(self) -> str:
+        """Where the lineage stores, for people: the DuckDB file, or the Iceberg location and
+        catalog (without its password)."""
+        if self.warehouse_backend != "iceberg":
+            return str(self.duckdb_path)
+        catalog = _without_password(self.iceberg_catalog_uri)
+        return f"iceberg {self.iceberg_location} (catalog {catalog})"
+
+    @property
     def published_dir(self) -> Path:
         return _published(self.data_dir)
 
@@ -355,6 +364,16 @@ class Settings:
                 _integer(0),
             ),
         )
+
+
+def _without_password(uri: str | None) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri or "")
+    if parts.password is None:
+        return uri or ""
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _api_section(env: Mapping[str, str], data_dir: Path, duckdb_path: Path) -> ApiSettings:

@@ -337,6 +337,7 @@ def summarise(instance, run_id: str, name: str, path: Path, settings) -> dict[st
         "interrupted": outcome["interrupted"],
         "error": error,
         "database": str(settings.duckdb_path),
+        "warehouse": settings.warehouse_description,
         "ok": outcome["run_succeeded"] and not blocking_failed,
     }
 
@@ -376,5 +377,5 @@ def describe(summary: dict[str, Any]) -> str:
     if summary.get("error"):
         lines.append(f"  error: {summary['error']}")
     lines.append(f"  time {_timings(summary['stage_seconds'])}; {run}")
-    lines.append(f"  database {summary['database']}")
+    lines.append(f"  warehouse {summary['warehouse']}")
     return "\n".join(lines)

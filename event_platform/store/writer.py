@@ -78,11 +78,11 @@ WHERE r.line_number > f.first
 # (`store/other_files.py`). `event_hash_keys` holds no key of this file yet (deleted on entry,
 # added last), so the file never nominates itself. A line may also repeat an earlier line of
 # the file; it is moved once.
-_ELSEWHERE = f"""
+_ELSEWHERE = """
 CREATE OR REPLACE TEMP TABLE elsewhere_lines AS
 SELECT line_number FROM main.events
 WHERE ingested_at = $now AND source_file = $source_file
-  AND event_hash IN ({STORED_IN_OTHERS})
+  AND event_hash IN ({stored_in_others})
 """
 _ELSEWHERE_LATE = (
     "INSERT INTO late_lines SELECT line_number FROM elsewhere_lines "
@@ -170,6 +170,10 @@ class WriteCounts:
 class PartitionWriter:
     """Use as a context manager: settle duplicates after the last chunk and commit on clean
     exit, roll back on any exception (including one while settling)."""
+
+    # Where the settle finds the full hashes other files stored; a backend whose other files'
+    # rows are not in `main.events` names its own query (same parameters).
+    stored_in_others: str = STORED_IN_OTHERS
 
     def __init__(
         self,
@@ -316,7 +320,10 @@ class PartitionWriter:
             self.con.execute(_REPEATED_LATE)
         others = files_sharing_keys(self.con, self.params["source_file"], "file_keys")
         if others:
-            self.con.execute(_ELSEWHERE, self._this_run | {"others": others})
+            self.con.execute(
+                _ELSEWHERE.format(stored_in_others=self.stored_in_others),
+                self._this_run | {"others": others},
+            )
             self.con.execute(_ELSEWHERE_LATE)
         published = "SELECT hash_key FROM file_keys"
         [(late, first, last)] = self.con.execute(_LATE_EXTENT).fetchall()

@@ -31,6 +31,22 @@ def test_iceberg_is_chosen_with_its_catalog_and_a_default_location(tmp_path) -> 
     assert (resource.backend, resource.iceberg_catalog_uri) == ("iceberg", CATALOG)
 
 
+def test_the_warehouse_is_described_without_the_catalogs_password(tmp_path) -> None:
+    env = {"EVENT_PLATFORM_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(env).warehouse_description == str(tmp_path / "warehouse.duckdb")
+    described = Settings.from_env(
+        env
+        | {
+            "EVENT_PLATFORM_WAREHOUSE": "iceberg",
+            "EVENT_PLATFORM_ICEBERG_CATALOG_URI": "postgresql+psycopg2://ice:s3cret@db:5432/cat",
+            "EVENT_PLATFORM_ICEBERG_LOCATION": "gs://bucket/warehouse",
+        }
+    ).warehouse_description
+    assert described == (
+        "iceberg gs://bucket/warehouse (catalog postgresql+psycopg2://ice:***@db:5432/cat)"
+    )
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [

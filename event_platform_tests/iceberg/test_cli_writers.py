@@ -106,5 +106,6 @@ def test_two_cli_ingests_on_iceberg_write_at_once(tmp_path: Path, catalog_uri: s
         (200, True, True),
         (300, True, True),
     ]
+    assert all(s["warehouse"].startswith(f"iceberg {data / 'iceberg'} ") for s in summaries)
     store = IcebergWarehouse(catalog_uri, str(data / "iceberg"))
     assert store.table("events").scan().to_arrow().num_rows == 500

@@ -111,7 +111,7 @@ def test_kills_leave_no_partial_partition_and_maintenance_cleans_up(
     assert result.expired_snapshots["events"] > 0 and result.removed_files["events"] > 0
     after = list(events_folder.rglob("*.parquet"))
     assert len(after) < len(before)
-    assert {p for p in events_folder.rglob("*") if p.is_file()} == referenced_files(
+    assert {str(p) for p in events_folder.rglob("*") if p.is_file()} == referenced_files(
         store.table("events")
     )
     with store.partition(path.name) as con:
@@ -224,7 +224,7 @@ def test_kill_inside_the_catalog_commit(tmp_path: Path, catalog_uri: str, table:
     # killed commit's metadata file exists and nothing references it.
     after_kill = IcebergWarehouse(catalog_uri, str(tmp_path / "iceberg"), scratch_dir=str(tmp_path))
     assert after_kill.table(table).metadata_location == committed
-    written = set(metadata_folder.glob("*.metadata.json")) - metadata_before
+    written = {str(p) for p in set(metadata_folder.glob("*.metadata.json")) - metadata_before}
     orphans = written - referenced_files(after_kill.table(table))
     assert orphans, "the kill was not inside the commit: no unreferenced metadata file"
     events = after_kill.table("events").scan().to_arrow()  # noqa: F841 - read by the SQL below
@@ -258,7 +258,7 @@ def test_kill_inside_the_catalog_commit(tmp_path: Path, catalog_uri: str, table:
     assert result.removed_files[table] > 0
     assert not any(orphan.exists() for orphan in orphans)
     table_folder = tmp_path / "iceberg" / "event_platform" / table
-    assert {p for p in table_folder.rglob("*") if p.is_file()} == referenced_files(
+    assert {str(p) for p in table_folder.rglob("*") if p.is_file()} == referenced_files(
         after_kill.table(table)
     )
     with after_kill.partition(path.name) as con:

@@ -115,7 +115,7 @@ def test_a_worker_killed_between_batches_leaves_the_old_version_and_orphans(
             "first",
         )
     events_folder = Path(location) / "event_platform" / "events"
-    written = set(events_folder.rglob("*.parquet"))
+    written = {str(p) for p in events_folder.rglob("*.parquet")}
     orphans = written - referenced_files(fresh.table("events"))
     assert orphans, "the kill left no file of the unfinished batches"
 
@@ -126,4 +126,4 @@ def test_a_worker_killed_between_batches_leaves_the_old_version_and_orphans(
         now=datetime.now(UTC) + timedelta(seconds=5),
     )
     assert result.removed_files["events"] >= len(orphans)
-    assert not any(orphan.exists() for orphan in orphans)
+    assert not any(Path(orphan).exists() for orphan in orphans)

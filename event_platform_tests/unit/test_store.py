@@ -47,16 +47,6 @@ def counts(con: duckdb.DuckDBPyConnection | Backend, source_file: str) -> tuple[
     return row
 
 
-# On Iceberg the settle first copies the other files' events that share a hash with this file
-# into the scratch database in one statement, which a whole file of duplicates does not fit
-# under a 32 MB cap (README, Warehouse backends: not yet).
-ICEBERG_SETTLE_UNBOUNDED = pytest.mark.xfail(
-    raises=duckdb.OutOfMemoryException,
-    strict=True,
-    reason="Iceberg: loading the other files' events for the settle is not bounded in memory",
-)
-
-
 def _never_reread(late):
     raise AssertionError("no line should need its text read again")
 
@@ -111,7 +101,7 @@ def test_an_event_stored_from_another_file_is_a_duplicate(tmp_path: Path, backen
 
 
 def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_memory(
-    tmp_path: Path, open_backend, backend_name: str, request: pytest.FixtureRequest
+    tmp_path: Path, open_backend
 ) -> None:
     """The same content landed under a second name: every valid line is a duplicate, which the
     writer settles after the last chunk and reconciliation proves. Settled by one statement
@@ -121,8 +111,6 @@ def test_a_file_landed_again_under_another_name_is_all_duplicates_in_bounded_mem
     truth = generate_file(first, 100_000, seed=3)
     second = tmp_path / "b.jsonl"
     second.write_bytes(first.read_bytes())
-    if backend_name == "iceberg":
-        request.applymarker(ICEBERG_SETTLE_UNBOUNDED)
     with open_backend(memory_limit="32MB") as backend:
         ingest_file(first, backend.store, run_id="a")
         result = ingest_file(second, backend.store, run_id="b")

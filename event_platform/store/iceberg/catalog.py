@@ -23,7 +23,12 @@ TABLE_PROPERTIES = {
     "commit.retry.min-wait-ms": "50",
     "commit.retry.max-wait-ms": "2000",
     "format-version": "2",
+    # Row groups of this many rows: DuckDB reads a Parquet column chunk whole, and one of a
+    # million rejected lines would not fit a small memory cap.
+    "write.parquet.row-group-limit": "32768",
 }
+# Set on tables created before a property was (format-version is fixed at creation).
+_UPDATABLE = {key: value for key, value in TABLE_PROPERTIES.items() if key != "format-version"}
 
 
 def warehouse_uri(location: str) -> str:
@@ -50,6 +55,7 @@ def open_catalog(catalog_uri: str, location: str) -> SqlCatalog:
         catalog.create_namespace_if_not_exists(NAMESPACE)
     for table in TABLES.values():
         if catalog.table_exists(table.identifier):
+            _update_properties(catalog.load_table(table.identifier))
             continue
         schema = iceberg_schema(table.spec)
         with suppress(TableAlreadyExistsError):
@@ -60,6 +66,13 @@ def open_catalog(catalog_uri: str, location: str) -> SqlCatalog:
                 properties=TABLE_PROPERTIES,
             )
     return catalog
+
+
+def _update_properties(table: Table) -> None:
+    stale = {k: v for k, v in _UPDATABLE.items() if table.properties.get(k) != v}
+    if stale:
+        with table.transaction() as tx:
+            tx.set_properties(stale)
 
 
 def load(catalog: SqlCatalog, name: str) -> Table:

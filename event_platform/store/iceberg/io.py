@@ -47,6 +47,7 @@ def insert_from_iceberg(
     params: dict[str, object] | None = None,
     target: str | None = None,
     columns: tuple[str, ...] | None = None,
+    one_thread: bool = False,
 ) -> None:
     """Insert the rows of Iceberg table `name` matching `row_filter` (and the SQL `where`) into
     `main.<target or name>` of a DuckDB connection, converted back to DuckDB's types.
@@ -54,6 +55,9 @@ def insert_from_iceberg(
     Local Parquet files are read by DuckDB directly (streamed, spilled under its memory cap);
     pyiceberg writes no delete files, so a data file holds exactly its rows. Anything else
     (remote files, delete files) goes through pyiceberg's own reader.
+
+    `one_thread`: for a join beside the scan, where each thread would decode a row group of
+    its own next to the join's table; a small memory cap holds one.
     """
     spec = TABLES[name].spec
     tasks = list(table.scan(row_filter=row_filter).plan_files())
@@ -67,12 +71,18 @@ def insert_from_iceberg(
         f"INSERT INTO main.{target or name} ({names}) SELECT {names} "
         f"FROM (SELECT {loaded} FROM {{source}}) {where}"
     )
-    if all(paths) and not any(task.delete_files for task in tasks):
-        source = "read_parquet($iceberg_files, union_by_name = true)"
-        con.execute(insert.format(source=source), {**(params or {}), "iceberg_files": paths})
-    else:
-        scanned = table.scan(row_filter=row_filter).to_arrow()  # noqa: F841 - read by the SQL
-        con.execute(insert.format(source="scanned"), params or {})
+    if one_thread:
+        con.execute("SET threads = 1")
+    try:
+        if all(paths) and not any(task.delete_files for task in tasks):
+            source = "read_parquet($iceberg_files, union_by_name = true)"
+            con.execute(insert.format(source=source), {**(params or {}), "iceberg_files": paths})
+        else:
+            scanned = table.scan(row_filter=row_filter).to_arrow()  # noqa: F841 - read by the SQL
+            con.execute(insert.format(source="scanned"), params or {})
+    finally:
+        if one_thread:
+            con.execute("RESET threads")
 
 
 def partition_batches(

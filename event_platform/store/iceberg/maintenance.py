@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from event_platform.store.iceberg.tables import TABLES
@@ -49,33 +48,40 @@ def expire_snapshots(table: Table, older_than: datetime) -> int:
     return len(old)
 
 
-def _local(uri: str) -> Path:
-    if uri.startswith("file://"):
-        return Path(uri.removeprefix("file://"))
-    if uri.startswith("/"):
-        return Path(uri)
-    raise ValueError(f"orphan removal handles local warehouses only, not {uri}")
+def _filesystem(table: Table):  # -> (fsspec.AbstractFileSystem, str)
+    """The table location's filesystem, and the location as that filesystem names paths."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(table.location())
 
 
-def referenced_files(table: Table) -> set[Path]:
-    """Every file a remaining snapshot or the table's metadata history names."""
+def referenced_files(table: Table) -> set[str]:
+    """Every file a remaining snapshot or the table's metadata history names, as the table's
+    filesystem names it (a local path; `bucket/key` on GCS)."""
+    fs, _ = _filesystem(table)
     metadata = table.metadata
-    files = {_local(path) for path in table.inspect.all_files()["file_path"].to_pylist()}
-    files |= {_local(path) for path in table.inspect.all_manifests()["path"].to_pylist()}
-    files |= {_local(snapshot.manifest_list) for snapshot in metadata.snapshots}
-    files |= {_local(entry.metadata_file) for entry in metadata.metadata_log}
-    files.add(_local(table.metadata_location))
-    return files
+    uris = set(table.inspect.all_files()["file_path"].to_pylist())
+    uris |= set(table.inspect.all_manifests()["path"].to_pylist())
+    uris |= {snapshot.manifest_list for snapshot in metadata.snapshots}
+    uris |= {entry.metadata_file for entry in metadata.metadata_log}
+    uris.add(table.metadata_location)
+    return {fs._strip_protocol(uri) for uri in uris}
 
 
 def remove_orphan_files(table: Table, older_than: datetime) -> int:
-    """Remove files under the table's folder that nothing references, older than `older_than`."""
+    """Remove files under the table's location that nothing references, last modified before
+    `older_than`."""
+    fs, root = _filesystem(table)
     keep = referenced_files(table)
-    cutoff = older_than.timestamp()
     removed = 0
-    for path in _local(table.location()).rglob("*"):
-        if path.is_file() and path not in keep and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+    for path in fs.find(root):
+        if path in keep:
+            continue
+        modified = fs.modified(path)
+        if modified.tzinfo is None:  # the local filesystem's times are naive UTC
+            modified = modified.replace(tzinfo=UTC)
+        if modified < older_than:
+            fs.rm_file(path)
             removed += 1
     return removed
 

@@ -145,7 +145,8 @@ class IcebergWarehouse:
                     self.table("events"),
                     "events",
                     In("source_file", others),
-                    where="WHERE event_hash IN (SELECT event_hash FROM wanted_keys)",
+                    where="SEMI JOIN wanted_keys USING (event_hash)",
+                    one_thread=True,
                 )
             con.execute("DROP TABLE wanted_keys")
             yield con

@@ -78,7 +78,14 @@ class IcebergPartitionWriter(PartitionWriter):
                 self._locks.close()
             self._scratch.__exit__(None, None, None)
 
+    stored_in_others = (
+        "SELECT event_hash FROM main.other_events WHERE source_file IN (SELECT unnest($others))"
+    )
+
     def _settle(self) -> None:
+        self.con.execute(
+            "CREATE OR REPLACE TABLE main.other_events (source_file VARCHAR, event_hash VARCHAR)"
+        )
         source_file = str(self.params["source_file"])
         mine = {"f": source_file}
         dates = [
@@ -104,17 +111,24 @@ class IcebergPartitionWriter(PartitionWriter):
         if others:
             from pyiceberg.expressions import In
 
+            # Only the two columns the settle reads, one join a statement, so that DuckDB can
+            # spill each (see `store/other_files.py`).
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE settle_hashes AS "
+                "SELECT event_hash FROM main.events WHERE source_file = $f",
+                mine,
+            )
             insert_from_iceberg(
                 self.con,
                 catalog.load_table(("event_platform", "events")),
                 "events",
                 In("source_file", others),
-                where=(
-                    "WHERE event_hash IN "
-                    "(SELECT event_hash FROM main.events WHERE source_file = $f)"
-                ),
-                params=mine,
+                where="SEMI JOIN settle_hashes USING (event_hash)",
+                target="other_events",
+                columns=("source_file", "event_hash"),
+                one_thread=True,
             )
+            self.con.execute("DROP TABLE settle_hashes")
         super()._settle()
 
     def _commit_to_iceberg(self) -> None:
