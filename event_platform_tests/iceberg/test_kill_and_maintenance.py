@@ -256,7 +256,7 @@ def test_kill_inside_the_catalog_commit(tmp_path: Path, catalog_uri: str, table:
         now=datetime.now(UTC) + timedelta(seconds=5),
     )  # fmt: skip
     assert result.removed_files[table] > 0
-    assert not any(orphan.exists() for orphan in orphans)
+    assert not any(Path(orphan).exists() for orphan in orphans)
     table_folder = tmp_path / "iceberg" / "event_platform" / table
     assert {str(p) for p in table_folder.rglob("*") if p.is_file()} == referenced_files(
         after_kill.table(table)
