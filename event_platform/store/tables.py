@@ -142,9 +142,8 @@ EVENTS = TableSpec(
         Column("event_type", "INTEGER"),
         Column("event_time", "TIMESTAMP"),
         Column("processing_date", "DATE", nullable=True),
-        # DuckDB would pick dictionary + FSST; zstd costs less to write at a similar size.
-        Column("user_email", "VARCHAR", nullable=True, compression="zstd"),
-        Column("phone_number", "VARCHAR", nullable=True, compression="zstd"),
+        Column("user_email", "VARCHAR", nullable=True),
+        Column("phone_number", "VARCHAR", nullable=True),
         Column("source_file", "VARCHAR", comment="the landed file (partition key)"),
         Column("line_number", "BIGINT", comment="1-based line of the source file"),
         Column("ingested_at", "TIMESTAMP", nullable=True),

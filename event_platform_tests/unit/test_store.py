@@ -562,33 +562,29 @@ def test_frames_cross_into_duckdb_as_string_views_with_their_values(con) -> None
     assert rows == list(zip(frame["text"].to_list(), frame["reasons"].to_list(), strict=True))
 
 
-def test_chosen_compressions_are_used_and_values_read_back_whole(tmp_path: Path) -> None:
-    """DuckDB would compress the hex hashes, at a quarter of the `events` INSERT's CPU, and
-    pick dictionary + FSST for e-mails and phone numbers, which cost more to write than zstd
-    (store/tables.py); the columns are created with those choices, and their values unchanged."""
-    chosen = ("event_hash", "user_email", "phone_number")
+def test_event_hash_is_stored_uncompressed_and_reads_back_whole(tmp_path: Path) -> None:
+    """DuckDB would compress the hex hashes, at a quarter of the `events` INSERT's CPU
+    (store/schema.py); the column is created plain, and its values are unchanged."""
     with connect(tmp_path / "warehouse.duckdb") as con:
         con.execute(
-            "INSERT INTO events (event_hash, user_email, phone_number, source_file) "
-            "SELECT h, h, h, h FROM (SELECT sha256(i::VARCHAR) AS h FROM range(20000) AS r(i))"
+            "INSERT INTO events (event_hash, user_email) SELECT sha256(i::VARCHAR), "
+            "sha256(i::VARCHAR) FROM range(20000) AS r(i)"
         )
         con.execute("CHECKPOINT")
         compression = dict(
             con.execute(
                 "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('events') "
-                "WHERE column_name IN ('event_hash', 'user_email', 'phone_number', 'source_file') "
-                "AND segment_type = 'VARCHAR' GROUP BY column_name"
+                "WHERE column_name IN ('event_hash', 'user_email') AND segment_type = 'VARCHAR' "
+                "GROUP BY column_name"
             ).fetchall()
         )
+        # The same values in a column left to DuckDB are compressed: the setting is what differs.
         assert compression["event_hash"] == ["Uncompressed"]
-        assert compression["user_email"] == compression["phone_number"] == ["ZSTD"]
-        # The same values in a column left to DuckDB get its choice: the setting is what differs.
-        assert compression["source_file"] not in (["Uncompressed"], ["ZSTD"])
-        for column in chosen:
-            [(mismatches,)] = con.execute(
-                f"SELECT count(*) FROM events WHERE {column} IS DISTINCT FROM source_file"
-            ).fetchall()
-            assert mismatches == 0
+        assert "Uncompressed" not in compression["user_email"]
+        [(mismatches,)] = con.execute(
+            "SELECT count(*) FROM events WHERE event_hash IS DISTINCT FROM user_email"
+        ).fetchall()
+        assert mismatches == 0
         assert table_schema(con, "events")["event_hash"] == "VARCHAR"
 
 
