@@ -8,12 +8,9 @@ is the reason code. Both are lists per line, concatenated, so a line gets each r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import duckdb
-import pandera.polars as pa
 import polars as pl
-from pandera.api.polars.types import PolarsData
 from pandera.errors import SchemaErrors
 
 from event_platform.contract import StreamContract
@@ -60,17 +57,28 @@ class Validator:
         self._con.close()
 
     def _value_reasons(self, parsed: pl.DataFrame) -> pl.DataFrame:
-        """Row -> list of value reasons (`check:path`), only for rows that failed a check.
-
-        The schema's checks run first as one polars plan; pandera then validates only the rows
-        that failed one of them, and its failure cases are the reasons. Pandera collects every
-        check on its own, so on a whole chunk its fixed cost would be paid for the valid rows too.
-        """
-        passed = _all_checks_pass(self.schema, parsed.select(self.scalar_columns))
-        suspects = parsed if passed is None else parsed.filter(~passed)
-        return value_reasons(
-            self.schema, suspects, self.scalar_columns, self.paths, self.contract.name
-        )
+        """Row index -> list of value reasons (`check:path`), only for rows that failed a check."""
+        try:
+            self.schema.validate(parsed.select(self.scalar_columns), lazy=True)
+        except SchemaErrors as errors:
+            cases = errors.failure_cases
+            if cases["index"].null_count():
+                # A schema-level failure (a column or dtype) means the parser and the contract
+                # disagree: a bug, never bad input.
+                raise RuntimeError(
+                    f"contract {self.contract.name} is inconsistent: {cases}"
+                ) from None
+            return (
+                cases.select(
+                    pl.col("index").cast(pl.UInt32).alias("row"),
+                    pl.concat_str(
+                        pl.col("check"), pl.lit(":"), pl.col("column").replace_strict(self.paths)
+                    ).alias("reason"),
+                )
+                .group_by("row")
+                .agg(pl.col("reason").alias("value_reasons"))
+            )
+        return pl.DataFrame(schema={"row": pl.UInt32, "value_reasons": REASONS})
 
     def validate(self, chunk: LineChunk) -> ValidatedChunk:
         valid, rejected = self.validate_lazy(chunk)
@@ -127,64 +135,3 @@ def _overlong_lines(chunk: LineChunk) -> pl.Series | None:
         return None
     numbers = pl.Series(chunk.line_numbers())
     return numbers.filter(pl.Series(chunk.overlong))
-
-
-def value_reasons(
-    schema: pa.DataFrameSchema,
-    frame: pl.DataFrame,
-    columns: list[str],
-    paths: dict[str, str],
-    contract_name: str,
-) -> pl.DataFrame:
-    """Pandera's verdict on `frame` (with its `row` column): row -> list of `check:path`."""
-    try:
-        schema.validate(frame.select(columns), lazy=True)
-    except SchemaErrors as errors:
-        cases = errors.failure_cases
-        if cases["index"].null_count():
-            # A schema-level failure (a column or dtype) means the parser and the contract
-            # disagree: a bug, never bad input.
-            raise RuntimeError(f"contract {contract_name} is inconsistent: {cases}") from None
-        # Pandera's index is the position in `frame`; `row` is the line's place in its chunk.
-        rows = frame["row"].gather(cases["index"].cast(pl.UInt32))
-        return (
-            cases.select(
-                rows.alias("row"),
-                pl.concat_str(
-                    pl.col("check"), pl.lit(":"), pl.col("column").replace_strict(paths)
-                ).alias("reason"),
-            )
-            .group_by("row")
-            .agg(pl.col("reason").alias("value_reasons"))
-        )
-    return pl.DataFrame(schema={"row": pl.UInt32, "value_reasons": REASONS})
-
-
-def _all_checks_pass(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.Series | None:
-    """Per row, whether every check of the schema passes, from one polars plan; None if unknown.
-
-    The expressions are the schema's own check functions, read the way pandera's polars backend
-    reads them (a null verdict passes under `ignore_na`), so the two can never disagree on rules.
-    """
-    lazy = frame.lazy()
-    checks = [("*", check) for check in schema.checks]
-    for name, column in schema.columns.items():
-        if column.regex:
-            return None
-        checks += [(name, check) for check in column.checks]
-    verdicts = []
-    for number, (key, check) in enumerate(checks):
-        if check.element_wise:
-            return None
-        output = partial(check._check_fn, **check._check_kwargs)(PolarsData(lazy, key))
-        if not isinstance(output, pl.LazyFrame):
-            return None
-        verdict = pl.all_horizontal(pl.all()).fill_null(check.ignore_na)
-        verdicts.append(output.select(verdict.alias(str(number))))
-    if not verdicts:
-        return pl.Series(values=[True] * frame.height, dtype=pl.Boolean)
-    results = pl.collect_all(verdicts)
-    if any(result.height != frame.height for result in results):
-        # Not a row-wise check: only pandera knows which rows it blames.
-        return None
-    return pl.concat(results, how="horizontal").select(pl.all_horizontal(pl.all())).to_series()

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from event_platform.contract import EVENTS_CONTRACT
-from event_platform.generator import generate_file
-from event_platform.ingest import validation
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import read_line_chunks
 from event_platform.ingest.validation import Validator
@@ -339,38 +337,3 @@ def test_duplicated_keys_are_reported_in_order_of_first_appearance(tmp_path: Pat
         "duplicate_field:a",
         "duplicate_field:c",
     ]
-
-
-def test_reasons_are_pandera_s_whether_it_sees_every_row_or_only_the_suspects(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The one-plan pre-check only chooses which rows pandera validates: over a file with every
-    kind of invalid line (one reason and many), each row's verdict and reasons are the ones that
-    pandera gives when it validates every row."""
-    path = tmp_path / "mixed.jsonl"
-    generate_file(path, lines=4000, invalid_rate=0.4, duplicate_rate=0.05, seed=26)
-    many_reasons = [line for line, expected in CASES.values() if len(expected) > 1] + [
-        event_line(event_type=0, event_time="2019-02-30 10:00:00"),
-        event_line(processing_date="2019/01/04", **{"data.phone_number": "06-12"}),
-        event_line(event_type=42, extra=1, **{"data.user_email": "no-at-sign.com"}),
-        event_line(event_time="24:00", **{"data.phone_number": 612}),
-    ]
-    with path.open("a") as output:
-        output.write("\n".join(many_reasons * 50) + "\n")
-
-    def verdicts() -> list[tuple[list[dict], list[dict]]]:
-        validator = Validator(EVENTS_CONTRACT, frozenset(range(1, 11)))
-        results = [
-            validator.validate(chunk) for chunk in read_line_chunks(path, chunk_bytes=64 * 1024)
-        ]
-        validator.close()
-        return [(r.valid.to_dicts(), r.rejected.to_dicts()) for r in results]
-
-    suspects_only = verdicts()
-    monkeypatch.setattr(validation, "_all_checks_pass", lambda schema, frame: None)
-    every_row = verdicts()
-    assert suspects_only == every_row
-    rejected = [row for _, chunk in every_row for row in chunk]
-    value_reasons = {r for row in rejected for r in row["reasons"]}
-    assert {"out_of_range:event_type", "invalid_format:data.phone_number"} <= value_reasons
-    assert sum(len(row["reasons"]) > 1 for row in rejected) >= 100
