@@ -41,21 +41,24 @@ FLAGGED_TABLE = "ledger_flagged"
 
 # The stored rows of the chunk's line range. An event must hash, from its typed values, to its
 # stored hash; a rejected row (a duplicate too) must hold the line's exact bytes, its only copy.
+# `{join}` is LEFT in the classification. The tally may join inner: `file_lines` holds every
+# number of the range, so each of its rejected rows has its line, and DuckDB then builds the join
+# on the few rejected rows rather than on the chunk's lines; a row lost there changes the tally.
 _PLACES = """
-SELECT line_number, line_digest, {hash} IS NOT DISTINCT FROM event_hash AS consistent
+SELECT line_number, line_digest, {{hash}} IS NOT DISTINCT FROM event_hash AS consistent
 FROM main.events
 WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
   AND line_number BETWEEN $low AND $high
 UNION ALL
 SELECT r.line_number, r.line_digest, r.raw_line IS NOT DISTINCT FROM f.raw
-FROM main.rejected_events r LEFT JOIN file_lines f ON f.line_number = r.line_number
+FROM main.rejected_events r {join} JOIN file_lines f ON f.line_number = r.line_number
 WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
   AND r.line_number BETWEEN $low AND $high
 """
 # DuckDB's `hash` is not stable across versions, which does not matter here: both sides are
 # hashed by the same process, now, and nothing of it is stored.
 _TALLY = f"""
-WITH stored AS ({_PLACES})
+WITH stored AS ({_PLACES.format(join="INNER")})
 SELECT
     (SELECT count(*) FROM file_lines),
     (SELECT sum(hash(line_number, line_digest)::HUGEINT) FROM file_lines),
@@ -65,7 +68,7 @@ FROM stored
 """
 _CLASSIFY = f"""
 INSERT INTO {FLAGGED_TABLE}
-WITH places AS ({_PLACES}),
+WITH places AS ({_PLACES.format(join="LEFT")}),
 stored AS (
     SELECT p.line_number, count(*) AS copies,
            bool_and(p.line_digest IS NOT DISTINCT FROM f.line_digest) AS same_digest,

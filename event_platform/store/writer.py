@@ -222,9 +222,15 @@ class PartitionWriter:
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE file_keys (hash_key UBIGINT, line_number BIGINT)"
         )
+        # The chunks' INSERTs run on one DuckDB thread: the validating workers already keep
+        # the cores busy, and a parallel INSERT of one chunk costs more CPU than it saves in
+        # wall time. The settle after the last chunk gets the threads back.
+        [(self._threads,)] = self.con.execute("SELECT current_setting('threads')").fetchall()
+        self.con.execute("SET threads = 1")
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.con.execute(f"SET threads = {int(self._threads)}")
         if exc_type is None:
             try:
                 self._settle()

@@ -574,3 +574,30 @@ def test_event_hash_is_stored_uncompressed_and_reads_back_whole(tmp_path: Path) 
         ).fetchall()
         assert mismatches == 0
         assert table_schema(con, "events")["event_hash"] == "VARCHAR"
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["committed", "rolled-back"])
+def test_the_writer_gives_the_connection_its_threads_back(tmp_path: Path, fails: bool) -> None:
+    """Chunks are written on one DuckDB thread; after the partition, committed or rolled back,
+    the connection has the threads it had before."""
+    path = write_lines(tmp_path / "t.jsonl", [event_line(i) for i in range(5)])
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute("SET threads = 3")
+        seen: list[int] = []
+
+        def during() -> None:
+            seen.extend(
+                row[0] for row in con.execute("SELECT current_setting('threads')").fetchall()
+            )
+            if fails:
+                raise RuntimeError("stopped before commit")
+
+        if fails:
+            with pytest.raises(RuntimeError, match="stopped before commit"):
+                ingest_file(path, con, run_id="r", before_commit=during)
+        else:
+            ingest_file(path, con, run_id="r", before_commit=during)
+        assert seen == [1]
+        assert con.execute("SELECT current_setting('threads')").fetchall() == [(3,)]
+        assert counts(con, "t.jsonl")[0] == (0 if fails else 5)
