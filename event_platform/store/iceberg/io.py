@@ -71,6 +71,7 @@ def insert_from_iceberg(
         f"INSERT INTO main.{target or name} ({names}) SELECT {names} "
         f"FROM (SELECT {loaded} FROM {{source}}) {where}"
     )
+    [(threads,)] = con.execute("SELECT current_setting('threads')").fetchall()
     if one_thread:
         con.execute("SET threads = 1")
     try:
@@ -82,7 +83,7 @@ def insert_from_iceberg(
             con.execute(insert.format(source="scanned"), params or {})
     finally:
         if one_thread:
-            con.execute("RESET threads")
+            con.execute(f"SET threads = {int(threads)}")
 
 
 def partition_batches(
