@@ -130,7 +130,8 @@ def _write_partition(
 
     `Table.overwrite` would hold the whole partition as one Arrow table, and pyiceberg streams
     only into unpartitioned tables, so the data files are written batch by batch through the
-    function `overwrite` itself uses, with one counter so that their names stay distinct.
+    function `overwrite` itself uses, with one counter so that their names stay distinct. That
+    function is private to pyiceberg, which is why the `iceberg` extra pins a minor release.
     """
     from pyiceberg.expressions import EqualTo
     from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
