@@ -230,16 +230,22 @@ class PartitionWriter:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.con.execute(f"SET threads = {int(self._threads)}")
-        if exc_type is None:
-            try:
-                self._settle()
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
-            self.con.execute("COMMIT")
-        else:
+        if exc_type is not None:
+            # First: a failed statement aborts the transaction, and DuckDB refuses even a SET
+            # until it is rolled back, which would hide the error that failed it.
             self.con.execute("ROLLBACK")
+            self._restore_threads()
+            return
+        self._restore_threads()
+        try:
+            self._settle()
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def _restore_threads(self) -> None:
+        self.con.execute(f"SET threads = {int(self._threads)}")
 
     def write(self, valid: pl.DataFrame, rejected: pl.DataFrame) -> None:
         """Append one validated chunk.

@@ -576,10 +576,11 @@ def test_event_hash_is_stored_uncompressed_and_reads_back_whole(tmp_path: Path) 
         assert table_schema(con, "events")["event_hash"] == "VARCHAR"
 
 
-@pytest.mark.parametrize("fails", [False, True], ids=["committed", "rolled-back"])
-def test_the_writer_gives_the_connection_its_threads_back(tmp_path: Path, fails: bool) -> None:
+@pytest.mark.parametrize("fails", ["", "python", "sql"], ids=["committed", "raised", "aborted"])
+def test_the_writer_gives_the_connection_its_threads_back(tmp_path: Path, fails: str) -> None:
     """Chunks are written on one DuckDB thread; after the partition, committed or rolled back,
-    the connection has the threads it had before."""
+    the connection has the threads it had before. A statement that failed inside the
+    transaction (which DuckDB aborts) is the error the caller sees, not the restore's."""
     path = write_lines(tmp_path / "t.jsonl", [event_line(i) for i in range(5)])
 
     with connect(tmp_path / "warehouse.duckdb") as con:
@@ -590,11 +591,16 @@ def test_the_writer_gives_the_connection_its_threads_back(tmp_path: Path, fails:
             seen.extend(
                 row[0] for row in con.execute("SELECT current_setting('threads')").fetchall()
             )
-            if fails:
+            if fails == "python":
                 raise RuntimeError("stopped before commit")
+            if fails == "sql":
+                con.execute("SELECT * FROM no_such_table")
 
-        if fails:
+        if fails == "python":
             with pytest.raises(RuntimeError, match="stopped before commit"):
+                ingest_file(path, con, run_id="r", before_commit=during)
+        elif fails == "sql":
+            with pytest.raises(duckdb.CatalogException, match="no_such_table"):
                 ingest_file(path, con, run_id="r", before_commit=during)
         else:
             ingest_file(path, con, run_id="r", before_commit=during)

@@ -11,6 +11,7 @@ import itertools
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -81,9 +82,15 @@ def insert_from_iceberg(
         else:
             scanned = table.scan(row_filter=row_filter).to_arrow()  # noqa: F841 - read by the SQL
             con.execute(insert.format(source="scanned"), params or {})
-    finally:
+    except BaseException:
         if one_thread:
-            con.execute(f"SET threads = {int(threads)}")
+            # Inside a transaction the failure aborted it and DuckDB refuses the SET: the
+            # caller's error is the one to see (the writer's scratch is discarded anyway).
+            with suppress(duckdb.Error):
+                con.execute(f"SET threads = {int(threads)}")
+        raise
+    if one_thread:
+        con.execute(f"SET threads = {int(threads)}")
 
 
 def partition_batches(
