@@ -29,6 +29,7 @@ import polars as pl
 import pyarrow as pa
 
 from event_platform.contract import StreamContract
+from event_platform.ingest import fast_shape
 from event_platform.ingest.lines import LineChunk
 
 # After stripping string literals, these only occur in JSON that yyjson wrongly accepts.
@@ -69,6 +70,8 @@ class StructuralParser:
         self.sql = self._compile()
         self.fast_pattern = "^" + JSON_SPACE + self._fast_object("") + JSON_SPACE + "$"
         self.outputs = [f.name for f in contract.scalar_fields]
+        # The same shape compiled to C, where the package was built with it (`fast_shape`).
+        self.locator = fast_shape.ShapeLocator(contract) if fast_shape.available() else None
 
     def _fast_object(self, parent: str) -> str:
         members = []
@@ -216,9 +219,13 @@ class StructuralParser:
         if line.str.ends_with("\r").any():
             line = line.str.strip_suffix("\r")
         frame = pl.DataFrame({"line_number": numbers, "line": line, "raw": raw})
-        captured = frame.with_columns(
-            pl.col("line").str.extract_groups(self.fast_pattern).alias("fast")
-        ).unnest("fast")
+        if self.locator is not None:
+            _matched, fields = self.locator.locate(text)
+            captured = pl.concat([frame, fields], how="horizontal")
+        else:
+            captured = frame.with_columns(
+                pl.col("line").str.extract_groups(self.fast_pattern).alias("fast")
+            ).unnest("fast")
         matched = pl.col(self.outputs[0]).is_not_null()
         # NULL shape_reasons: the fast path proved the shape, no list is built per line.
         fast = captured.filter(matched).select(
