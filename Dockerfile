@@ -16,6 +16,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# A C compiler for the parser's compiled fast path (`event_platform/ingest/_shape.c`), in this
+# stage only. python:3.11-slim carries Python's headers; a Debian python3 base needs python3-dev.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && if [ ! -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then \
+         apt-get install -y --no-install-recommends python3-dev; fi \
+    && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml setup.py README.md ./
 COPY event_platform ./event_platform
@@ -26,6 +33,7 @@ ARG EXTRAS=deploy
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     /opt/venv/bin/pip install ".[${EXTRAS}]" \
+    && /opt/venv/bin/python -c "import event_platform.ingest._shape" \
     && /opt/venv/bin/pip uninstall --yes pip
 
 # ---- runtime: the virtualenv on a clean base, run as an unprivileged user -------------------
