@@ -33,6 +33,10 @@ DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 RECONCILE_MODES = ("ledger", "full")
 DEFAULT_RECONCILE_MODE = "ledger"
 DEFAULT_RECONCILE_SAMPLE_LINES = 10_000
+# The parser's fast path: compiled C where the package was built with it, or the regex that says
+# the same in polars (event_platform/ingest/fast_shape.py reads the variable itself).
+PARSERS = ("native", "regex")
+DEFAULT_PARSER = "native"
 # Where the lineage stores: one DuckDB file (embedded, one writer), or Apache Iceberg tables in
 # a PostgreSQL catalog (many writers; event_platform/store/backend.py).
 WAREHOUSE_BACKENDS = ("duckdb", "iceberg")
@@ -102,6 +106,15 @@ def reconcile_mode(text: str) -> str:
 
 
 WAREHOUSE_BACKEND_FORM = f"one of {', '.join(WAREHOUSE_BACKENDS)}"
+
+
+PARSER_FORM = f"one of {', '.join(PARSERS)}"
+
+
+def parser(text: str) -> str:
+    if text not in PARSERS:
+        raise ValueError(PARSER_FORM)
+    return text
 
 
 def warehouse_backend(text: str) -> str:
@@ -286,6 +299,7 @@ class Settings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     reconcile_mode: str = DEFAULT_RECONCILE_MODE
     reconcile_sample_lines: int = DEFAULT_RECONCILE_SAMPLE_LINES
+    parser: str = DEFAULT_PARSER
     warehouse_backend: str = DEFAULT_WAREHOUSE_BACKEND
     # The Iceberg backend's catalog (None with the DuckDB backend) and its data files' root:
     # a folder, or `gs://bucket/prefix` with the `gcs` extra.
@@ -363,6 +377,7 @@ class Settings:
                 DEFAULT_RECONCILE_SAMPLE_LINES,
                 _integer(0),
             ),
+            parser=_read(env, "EVENT_PLATFORM_PARSER", DEFAULT_PARSER, (parser, PARSER_FORM)),
         )
 
 

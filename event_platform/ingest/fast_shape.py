@@ -13,6 +13,8 @@ regex, for comparison; both must give identical frames, which the tests check.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 
 import polars as pl
@@ -32,7 +34,19 @@ MAX_TOKEN = 255
 
 def available() -> bool:
     """True when the compiled fast path is installed and not switched off by the environment."""
-    return _shape is not None and os.environ.get(PARSER_ENV, "native") != "regex"
+    if os.environ.get(PARSER_ENV, "native") == "regex":
+        return False
+    if _shape is None:
+        _say_not_built()
+    return _shape is not None
+
+
+@functools.cache
+def _say_not_built() -> None:
+    logging.getLogger(__name__).warning(
+        "the parser's compiled fast path is not built (no C compiler at install); "
+        "parsing with the regex instead, which gives the same results at more CPU"
+    )
 
 
 class ShapeLocator:

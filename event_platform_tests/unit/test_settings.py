@@ -126,6 +126,7 @@ def test_the_warehouse_and_snapshot_follow_the_data_dir() -> None:
         ("EVENT_PLATFORM_FRESHNESS_HOURS", "", "a number"),
         ("EVENT_PLATFORM_SENSOR_INTERVAL_SECONDS", "0", "an integer >= 1"),
         ("EVENT_PLATFORM_MAX_LINE_BYTES", "1MB", "an integer >= 1"),
+        ("EVENT_PLATFORM_PARSER", "simd", "one of native, regex"),
         ("EVENT_PLATFORM_API_PORT", "x", "an integer 1-65535"),
         ("EVENT_PLATFORM_API_PORT", "70000", "an integer 1-65535"),
         ("EVENT_PLATFORM_API_WORKERS", "two", "an integer >= 1"),
