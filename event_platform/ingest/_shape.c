@@ -12,6 +12,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Program tokens: a literal to match (length byte, then its bytes), or a value for a field. */
 #define OP_LITERAL 'L'
@@ -24,6 +27,30 @@
 static inline const uint8_t *skip_space(const uint8_t *p, const uint8_t *end)
 {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The first byte from `p` that ends a JSON string without escapes: a quote, a backslash or a
+ * control character; `end` when there is none. Sixteen bytes at a time where SSE2 is there. */
+static inline const uint8_t *string_end(const uint8_t *p, const uint8_t *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    const __m128i control = _mm_set1_epi8(0x1f);
+    while (end - p >= 16) {
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)p);
+        /* max(b, 0x1f) == 0x1f exactly when b <= 0x1f, unsigned. */
+        const __m128i stop = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+            _mm_cmpeq_epi8(_mm_max_epu8(bytes, control), control));
+        const int mask = _mm_movemask_epi8(stop);
+        if (mask)
+            return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
         p++;
     return p;
 }
@@ -48,8 +75,7 @@ static int match_line(const uint8_t *prog, Py_ssize_t prog_len, const uint8_t *p
                 return 0;
             const uint8_t *value = ++p;
             /* JSON without escapes: no quote, backslash or control character inside. */
-            while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
-                p++;
+            p = string_end(p, end);
             if (p >= end || *p != '"')
                 return 0;
             starts[field] = value;

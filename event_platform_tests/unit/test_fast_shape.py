@@ -165,3 +165,21 @@ def test_parse_is_the_same_on_both_fast_paths(
     parsed = native.parse(con, chunk)
     assert parsed.equals(regex.parse(con, chunk))
     assert parsed["shape_reasons"].is_null().sum() == 47
+
+
+@pytest.mark.parametrize("stop", ["\\", "\x01", "\x1f", '"'])
+def test_a_string_ends_where_the_first_stop_byte_is_wherever_it_falls(stop: str) -> None:
+    """The matcher scans strings sixteen bytes at a time: a byte that ends or breaks the string
+    must be found at every position of a block and of the tail after the last whole block."""
+    lines = []
+    for length in (15, 16, 17, 31, 32, 33, 48):
+        lines.append(event_line(length, **{"data.user_email": "e" * length}))
+        for at in range(length):
+            email = "e" * at + stop + "e" * (length - at - 1)
+            record = json.loads(event_line(at))
+            record["data"]["user_email"] = "@"  # replaced below by the raw text
+            lines.append(json.dumps(record).replace('"@"', f'"{email}"'))
+    matched, native = native_fields(lines)
+    expected = regex_fields(lines)
+    assert native.equals(expected)
+    assert matched == 7
