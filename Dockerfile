@@ -29,11 +29,13 @@ COPY event_platform ./event_platform
 # The package's extras: `deploy,gcs` for the Iceberg backend on GCS (pyiceberg, gcsfs, psycopg2).
 ARG EXTRAS=deploy
 # The CA bundle is mounted for this one step only (a build secret), never written to a layer;
-# a build without the secret uses the base image's own CAs.
+# a build without the secret uses the base image's own CAs. The import check runs with -I: from
+# WORKDIR /src, the current directory on sys.path would find the copied sources (no .so), not
+# the installed package.
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     /opt/venv/bin/pip install ".[${EXTRAS}]" \
-    && /opt/venv/bin/python -c "import event_platform.ingest._shape" \
+    && /opt/venv/bin/python -I -c "import event_platform.ingest._shape" \
     && /opt/venv/bin/pip uninstall --yes pip
 
 # ---- runtime: the virtualenv on a clean base, run as an unprivileged user -------------------
