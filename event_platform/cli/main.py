@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from event_platform.ingest.lines import FileChangedError
     from event_platform.settings import Settings, SettingsError
     from event_platform.store.connection import WarehouseError
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, SettingsError) as exc:
         print(f"event-platform {args.command}: {exc}", file=sys.stderr)
         return 2
-    except WarehouseError as exc:
+    except (WarehouseError, FileChangedError) as exc:
+        # One line naming the file and the cause; what the run wrote has been rolled back.
         print(f"event-platform {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,17 +1,17 @@
 """A second, independent implementation of the events contract, for reconciling by sample.
 
-Reconciliation that re-runs the production path (`ingest.validation`) proves that the store
-holds what that path computes, not that the path computes what the contract says: a bug in the
-DuckDB JSON kernel, the fast-path regex or the pandera schema would be repeated identically and
-pass. This module re-derives one line's verdict, reasons, stored values and `event_hash` from
-the contract as documented (README's contract table, `contract/events.py` read as a
-specification), sharing no code with the production path: it imports nothing from
+Reconciliation that re-runs the production path (`ingest.validation`) proves that the store holds
+what that path computes, not that the path computes what the contract says: a bug in the DuckDB
+JSON kernel, the compiled fast path (or its regex) or the pandera schema would be repeated
+identically and pass. This module re-derives one line's verdict, reasons, stored values and
+`event_hash` from the contract as documented (README's contract table, `contract/events.py` read as
+a specification), sharing no code with the production path: it imports nothing from
 `event_platform` at all. Lines are decoded by Python's strict UTF-8 codec, parsed by Python's
 `json` with `object_pairs_hook` (to see every key, duplicates and order) and `parse_int` /
-`parse_float` / `parse_constant` hooks (to see numbers' literal text and refuse NaN), checked
-by plain comparisons and ASCII-only regular expressions, and hashed by `hashlib` over its own
-canonical rendering. It works line by line in plain Python, so it runs over a seeded sample,
-never on the hot path.
+`parse_float` / `parse_constant` hooks (to see numbers' literal text and refuse NaN), checked by
+plain comparisons and ASCII-only regular expressions, and hashed by `hashlib` over its own
+canonical rendering. It works line by line in plain Python, so it runs over a seeded sample, never
+on the hot path.
 
 Where the documentation leaves a detail open, this follows production and says so:
 - a key repeated in one object is checked by its first value (`{"event_type": "x",

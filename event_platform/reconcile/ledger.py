@@ -14,14 +14,18 @@ Rows whose numbers no line has are found by the caller, for both modes.
 No line is parsed: that the verdicts, reasons and values are right is what the independent sample
 (`sample.py`) checks, on a seeded draw of lines and on every line flagged here.
 
-Most chunks of a sound store pass on a tally: the count of rows and the sum of a hash of each
-(line number, digest) pair, on both sides, and the count of inconsistent rows. Only a chunk whose
-tally differs is classified line by line.
+A sound store passes on a tally: the count of rows and the sum of a hash of each (line number,
+digest) pair, on both sides, and the count of inconsistent rows. The file's side and the
+rejected rows (whose consistency needs the line's bytes) are tallied chunk by chunk as the file
+is read; the events, most of the rows, in one scan of the partition afterwards, which reads
+each row group once and plans one query instead of one per chunk. Only when the totals differ
+is the file read again, tallied chunk by chunk on both sides, and each chunk whose tally differs
+classified line by line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +35,7 @@ import pyarrow as pa
 
 from event_platform.contract import StreamContract
 from event_platform.ingest.hashing import event_hash_sql, line_digests
-from event_platform.ingest.lines import FileDigest, read_line_chunks
+from event_platform.ingest.lines import FileChangedError, FileDigest, LineChunk, read_line_chunks
 from event_platform.reconcile.report import SAMPLE_SIZE
 
 LEDGER_CLASSES = ("missing", "doubled", "altered", "mismatched")
@@ -57,6 +61,28 @@ WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejec
 """
 # DuckDB's `hash` is not stable across versions, which does not matter here: both sides are
 # hashed by the same process, now, and nothing of it is stored.
+_PAIR_HASH = "sum(hash(line_number, line_digest)::HUGEINT)"
+# The first pass: per chunk, the file's lines and the partition's rejected rows of their range.
+_READ_TALLY = f"""
+WITH rejected AS (
+    SELECT r.line_number, r.line_digest, r.raw_line IS NOT DISTINCT FROM f.raw AS consistent
+    FROM main.rejected_events r INNER JOIN file_lines f ON f.line_number = r.line_number
+    WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
+      AND r.line_number BETWEEN $low AND $high
+)
+SELECT
+    (SELECT count(*) FROM file_lines), (SELECT {_PAIR_HASH} FROM file_lines),
+    count(*), coalesce({_PAIR_HASH}, 0), count(*) FILTER (WHERE NOT consistent)
+FROM rejected
+"""
+# ... and once, after the file: the events of the file's whole line range.
+_EVENTS_TALLY = f"""
+SELECT count(*), coalesce({_PAIR_HASH}, 0),
+       count(*) FILTER (WHERE {{hash}} IS DISTINCT FROM event_hash)
+FROM main.events
+WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
+  AND line_number BETWEEN $low AND $high
+"""
 _TALLY = f"""
 WITH stored AS ({_PLACES.format(join="INNER")})
 SELECT
@@ -146,26 +172,57 @@ def check_ledger(
     params = _params(
         partition, "events_from", "events_to", "rejected_from", "rejected_to", "source_file"
     )
-    tally = _TALLY.format(hash=event_hash_sql(contract))
-    classify = _CLASSIFY.format(hash=event_hash_sql(contract))
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {FLAGGED_TABLE} "
         "(line_number BIGINT, verdict VARCHAR, rows BIGINT)"
     )
-    for chunk in read_line_chunks(path, digest, chunk_bytes, max_line_bytes):
-        # Read by the SQL through DuckDB's replacement scan (see `store/arrow.py`).
-        file_lines = pa.table(  # noqa: F841
-            {
-                "line_number": chunk.line_numbers(),
-                "line_digest": line_digests(pl.from_arrow(chunk.raw)).to_arrow(),
-                "raw": chunk.raw,
-            }
-        )
-        span = {"low": chunk.first_line_number, "high": chunk.first_line_number + len(chunk) - 1}
+    rejected = _params(partition, "rejected_from", "rejected_to", "source_file")
+    file_side = [0, 0]
+    stored_side = [0, 0]
+    inconsistent = 0
+    for chunk, span in _chunks(path, digest, chunk_bytes, max_line_bytes):
+        file_lines = _file_lines(chunk)  # noqa: F841 (read by the SQL's replacement scan)
+        [(lines, line_sum, rows, row_sum, bad)] = con.execute(
+            _READ_TALLY, rejected | span
+        ).fetchall()
+        file_side = [file_side[0] + lines, file_side[1] + line_sum]
+        stored_side = [stored_side[0] + rows, stored_side[1] + row_sum]
+        inconsistent += bad
+        found.chunks += 1
+        if progress:
+            progress(span["high"], digest.bytes_read)
+    events = _params(partition, "events_from", "events_to", "source_file")
+    [(rows, row_sum, bad)] = con.execute(
+        _EVENTS_TALLY.format(hash=event_hash_sql(contract)),
+        events | {"low": 1, "high": digest.lines},
+    ).fetchall()
+    stored_side = [stored_side[0] + rows, stored_side[1] + row_sum]
+    inconsistent += bad
+    if file_side != stored_side or inconsistent:
+        _classify(path, con, params, digest, found, contract, chunk_bytes, max_line_bytes)
+    return found
+
+
+def _classify(
+    path: Path,
+    con: duckdb.DuckDBPyConnection,
+    params: dict[str, object],
+    first_read: FileDigest,
+    found: LedgerFindings,
+    contract: StreamContract,
+    chunk_bytes: int,
+    max_line_bytes: int,
+) -> None:
+    """The second pass, when the totals differ: tally each chunk on both sides, and classify
+    the lines of each chunk whose tally differs."""
+    tally = _TALLY.format(hash=event_hash_sql(contract))
+    classify = _CLASSIFY.format(hash=event_hash_sql(contract))
+    digest = FileDigest()
+    for chunk, span in _chunks(path, digest, chunk_bytes, max_line_bytes):
+        file_lines = _file_lines(chunk)  # noqa: F841 (read by the SQL's replacement scan)
         [(lines, line_sum, rows, row_sum, inconsistent)] = con.execute(
             tally, params | span
         ).fetchall()
-        found.chunks += 1
         if (lines, line_sum) != (rows, row_sum) or inconsistent:
             found.chunks_classified += 1
             con.execute(classify, params | span)
@@ -173,9 +230,35 @@ def check_ledger(
                 found.counts[verdict] += count
                 kept = found.samples.get(verdict, [])
                 found.samples[verdict] = (kept + list(lowest))[:SAMPLE_SIZE]
-        if progress:
-            progress(span["high"], digest.bytes_read)
-    return found
+    if digest.sha256 != first_read.sha256:
+        raise FileChangedError(
+            f"{path} changed while it was being reconciled (sha256 was "
+            f"{first_read.sha256[:12]}..., now {digest.sha256[:12]}...); reconcile it again"
+        )
+
+
+def _chunks(
+    path: Path, digest: FileDigest, chunk_bytes: int, max_line_bytes: int
+) -> Iterator[tuple[LineChunk, dict[str, int]]]:
+    for chunk in read_line_chunks(path, digest, chunk_bytes, max_line_bytes):
+        yield (
+            chunk,
+            {
+                "low": chunk.first_line_number,
+                "high": chunk.first_line_number + len(chunk) - 1,
+            },
+        )
+
+
+def _file_lines(chunk: LineChunk) -> pa.Table:
+    """The chunk's lines as the SQL reads them, as `file_lines`."""
+    return pa.table(
+        {
+            "line_number": chunk.line_numbers(),
+            "line_digest": line_digests(pl.from_arrow(chunk.raw)).to_arrow(),
+            "raw": chunk.raw,
+        }
+    )
 
 
 def _params(partition: dict[str, object], *names: str) -> dict[str, object]:

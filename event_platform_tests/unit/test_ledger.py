@@ -9,10 +9,13 @@ import pytest
 import xxhash
 
 from event_platform.cli.ingest import _reconcile_config
+from event_platform.contract import EVENTS_CONTRACT
 from event_platform.ingest.ingestion import ingest_file
-from event_platform.ingest.lines import read_line_chunks
+from event_platform.ingest.lines import FileChangedError, FileDigest, read_line_chunks
 from event_platform.reconcile import reconcile_partition
 from event_platform.reconcile import sample as sample_module
+from event_platform.reconcile.ledger import LedgerFindings, check_ledger
+from event_platform.reconcile.partition import _locate
 from event_platform.reconcile.sample import draw, read_lines
 from event_platform.settings import Settings, SettingsError
 from event_platform.store.connection import connect
@@ -134,6 +137,45 @@ def test_each_ledger_class_is_found(stored, corruption: str, found: str, lines: 
     assert {name: n for name, n in report.details.items() if n} == {found: len(lines)}
     verdict = {"doubled": "unexpected", "altered": "mismatched"}.get(found, found)
     assert report.samples == {verdict: lines}
+
+
+def ledger_findings(path: Path, con) -> LedgerFindings:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _version, partition = _locate(con, path.name)
+        return check_ledger(
+            path, con, partition, FileDigest(),
+            contract=EVENTS_CONTRACT, chunk_bytes=512, max_line_bytes=1 << 20,
+        )  # fmt: skip
+    finally:
+        con.execute("ROLLBACK")
+
+
+def test_only_a_store_that_fails_the_totals_is_read_again_and_only_its_bad_chunk_classified(
+    stored,
+) -> None:
+    """The events are tallied once for the whole file; a difference sends the check back over
+    the file chunk by chunk, and only the chunk holding the bad row is classified."""
+    path, con = stored
+    sound = ledger_findings(path, con)
+    assert sound.chunks == 3 and sound.chunks_classified == 0
+    con.execute("UPDATE events SET user_email = 'x@y.org' WHERE line_number = 5")
+    corrupt = ledger_findings(path, con)
+    assert corrupt.chunks_classified == 1
+    assert corrupt.counts["mismatched"] == 1 and corrupt.samples == {"mismatched": [5]}
+
+
+def test_a_file_that_changes_before_it_is_read_again_stops_the_check(stored) -> None:
+    path, con = stored
+    con.execute("DELETE FROM events WHERE line_number = 4")
+    original = path.read_bytes()
+
+    def rewrite_at_the_end(lines_done: int, _bytes_done: int) -> None:
+        if lines_done == len(LINES):
+            path.write_bytes(original.replace(b"example.com", b"example.org"))
+
+    with pytest.raises(FileChangedError, match="changed while it was being reconciled"):
+        ledger_only(path, con, progress=rewrite_at_the_end)
 
 
 def test_a_shifted_partition_is_altered_line_by_line(stored) -> None:
