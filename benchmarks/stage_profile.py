@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from pandera.errors import SchemaErrors
 
 from benchmarks.bench_data import (
@@ -32,9 +33,10 @@ from benchmarks.bench_data import (
     bench_file,
 )
 from event_platform.contract import EVENTS_CONTRACT
+from event_platform.ingest import fast_shape
 from event_platform.ingest.hashing import line_digest, with_event_hash
 from event_platform.ingest.ingestion import ingest_file
-from event_platform.ingest.lines import read_line_chunks
+from event_platform.ingest.lines import LineChunk, read_line_chunks
 from event_platform.ingest.parsing import StructuralParser
 from event_platform.ingest.validation import Validator
 from event_platform.reconcile import reconcile_partition
@@ -98,6 +100,14 @@ def write_all(hashed: list, rejected: list, workdir: Path) -> Callable[[], None]
     return work
 
 
+def _utf8(chunk: LineChunk) -> pa.LargeStringArray | None:
+    """The chunk as text, as the parser casts it; None when a line is not UTF-8."""
+    try:
+        return chunk.raw.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -130,6 +140,22 @@ def main() -> int:
         "parse (fast path: compiled, or its regex; JSON SQL for the rest)",
         each(chunks, lambda c: structural.parse(parse_con, c)),
     )
+    regex = StructuralParser(EVENTS_CONTRACT, native=False)
+    measure(
+        "parse with the regex fast path (EVENT_PLATFORM_PARSER=regex)",
+        each(chunks, lambda c: regex.parse(parse_con, c)),
+    )
+    # The fast path's own work, without the JSON path and the frame around it.
+    texts = [text for text in (_utf8(chunk) for chunk in chunks) if text is not None]
+    measure(
+        "fast path alone: the regex's capture groups",
+        each(texts, lambda t: pl.from_arrow(t).str.extract_groups(structural.fast_pattern)),
+    )
+    if fast_shape.available():
+        measure(
+            "fast path alone: compiled (ingest/_shape.c)",
+            each(texts, fast_shape.ShapeLocator(EVENTS_CONTRACT).locate),
+        )
     measure("value checks (pandera)", each(parsed, value_checks(validator.schema, columns)))
     measure(
         "validate = parse + value checks + canonical text + reason lists",

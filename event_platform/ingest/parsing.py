@@ -65,13 +65,16 @@ def _json_path(name: str) -> str:
 class StructuralParser:
     """Compiles one contract's shape into SQL once; `parse` runs it over a chunk of lines."""
 
-    def __init__(self, contract: StreamContract) -> None:
+    def __init__(self, contract: StreamContract, *, native: bool | None = None) -> None:
+        """`native`: match the fast path in C (True) or with the regex (False); by default C
+        wherever it is built, unless `EVENT_PLATFORM_PARSER=regex`."""
         self.contract = contract
         self.sql = self._compile()
         self.fast_pattern = "^" + JSON_SPACE + self._fast_object("") + JSON_SPACE + "$"
         self.outputs = [f.name for f in contract.scalar_fields]
         # The same shape compiled to C, where the package was built with it (`fast_shape`).
-        self.locator = fast_shape.ShapeLocator(contract) if fast_shape.available() else None
+        native = fast_shape.available() if native is None else native
+        self.locator = fast_shape.ShapeLocator(contract) if native else None
 
     def _fast_object(self, parent: str) -> str:
         members = []

@@ -14,7 +14,7 @@ from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import FileChangedError, FileDigest, read_line_chunks
 from event_platform.reconcile import reconcile_partition
 from event_platform.reconcile import sample as sample_module
-from event_platform.reconcile.ledger import LedgerFindings, check_ledger
+from event_platform.reconcile.ledger import BLOCK_CHUNKS, LedgerFindings, check_ledger
 from event_platform.reconcile.partition import _locate
 from event_platform.reconcile.sample import draw, read_lines
 from event_platform.settings import Settings, SettingsError
@@ -158,7 +158,8 @@ def test_only_a_store_that_fails_the_totals_is_read_again_and_only_its_bad_chunk
     the file chunk by chunk, and only the chunk holding the bad row is classified."""
     path, con = stored
     sound = ledger_findings(path, con)
-    assert sound.chunks == 3 and sound.chunks_classified == 0
+    blocks = len(list(read_line_chunks(path, chunk_bytes=BLOCK_CHUNKS * 512)))
+    assert sound.chunks == blocks > 1 and sound.chunks_classified == 0
     con.execute("UPDATE events SET user_email = 'x@y.org' WHERE line_number = 5")
     corrupt = ledger_findings(path, con)
     assert corrupt.chunks_classified == 1
