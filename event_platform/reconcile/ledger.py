@@ -175,25 +175,17 @@ def check_ledger(
     finds them. Flagged lines are left in the temp table `ledger_flagged` for the sample.
     """
     found = LedgerFindings()
-    params = _params(
-        partition, "events_from", "events_to", "rejected_from", "rejected_to", "source_file"
-    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {FLAGGED_TABLE} "
         "(line_number BIGINT, verdict VARCHAR, rows BIGINT)"
     )
     rejected = _params(partition, "rejected_from", "rejected_to", "source_file")
-    file_side = [0, 0]
-    stored_side = [0, 0]
-    inconsistent = 0
+    # The file's lines and their pair-hash sum, the stored rows and theirs, inconsistent rows.
+    totals = [0, 0, 0, 0, 0]
     for chunk, span in _chunks(path, digest, chunk_bytes, max_line_bytes):
         file_lines = _file_lines(chunk)  # noqa: F841 (read by the SQL's replacement scan)
-        [(lines, line_sum, rows, row_sum, bad)] = con.execute(
-            _READ_TALLY, rejected | span
-        ).fetchall()
-        file_side = [file_side[0] + lines, file_side[1] + line_sum]
-        stored_side = [stored_side[0] + rows, stored_side[1] + row_sum]
-        inconsistent += bad
+        [tally] = con.execute(_READ_TALLY, rejected | span).fetchall()
+        totals = [total + part for total, part in zip(totals, tally, strict=True)]
         found.chunks += 1
         if progress:
             progress(span["high"], digest.bytes_read)
@@ -202,17 +194,16 @@ def check_ledger(
         _EVENTS_TALLY.format(hash=event_hash_sql(contract)),
         events | {"low": 1, "high": digest.lines},
     ).fetchall()
-    stored_side = [stored_side[0] + rows, stored_side[1] + row_sum]
-    inconsistent += bad
-    if file_side != stored_side or inconsistent:
-        _classify(path, con, params, digest, found, contract, chunk_bytes, max_line_bytes)
+    lines, line_sum, stored, stored_sum, inconsistent = totals
+    if (lines, line_sum) != (stored + rows, stored_sum + row_sum) or inconsistent + bad:
+        _classify(path, con, partition, digest, found, contract, chunk_bytes, max_line_bytes)
     return found
 
 
 def _classify(
     path: Path,
     con: duckdb.DuckDBPyConnection,
-    params: dict[str, object],
+    partition: dict[str, object],
     first_read: FileDigest,
     found: LedgerFindings,
     contract: StreamContract,
@@ -221,6 +212,9 @@ def _classify(
 ) -> None:
     """The second pass, when the totals differ: tally each chunk on both sides, and classify
     the lines of each chunk whose tally differs."""
+    params = _params(
+        partition, "events_from", "events_to", "rejected_from", "rejected_to", "source_file"
+    )
     tally = _TALLY.format(hash=event_hash_sql(contract))
     classify = _CLASSIFY.format(hash=event_hash_sql(contract))
     digest = FileDigest()
