@@ -53,6 +53,8 @@ class ShapeLocator:
     """One contract's shape as a token program for `_shape.locate`."""
 
     def __init__(self, contract: StreamContract) -> None:
+        if _shape is None:
+            raise RuntimeError("the parser's compiled fast path is not built in this install")
         self.outputs = [f.name for f in contract.scalar_fields]
         self._numbers = {name: number for number, name in enumerate(self.outputs)}
         self.program = self._object(contract, "")

@@ -5,13 +5,14 @@ requires: it accepts trailing commas and NaN/Infinity, so a line that contains e
 its string literals is malformed. Lines are decoded with `try(decode(...))`, so invalid UTF-8
 rejects one line, and a trailing `\\r` is dropped before anything else looks at the line.
 
-Most lines of a healthy feed are written by one producer in one shape. A regex generated from
-the contract matches that shape exactly (keys in contract order, strings without escapes or
-control characters, integers as canonical literals, JSON whitespace between tokens). It accepts a
-strict subset of JSON, so a line it matches is a well-typed object with exactly the contract's
-keys, and its captures equal what a JSON decoder would return: no reason to look further. Every
-line it does not match (any other key order, an escape, anything broken) takes the full JSON
-path, so the fast path changes speed, never verdicts.
+Most lines of a healthy feed are written by one producer in one shape. The fast path, generated
+from the contract, matches that shape exactly (keys in contract order, strings without escapes
+or control characters, integers as canonical literals, JSON whitespace between tokens): in C
+where the package was built with it (`fast_shape`), else as a regex, and the two accept the same
+lines. It accepts a strict subset of JSON, so a line it matches is a well-typed object with
+exactly the contract's keys, and the values it extracts equal what a JSON decoder would return:
+no reason to look further. Every line it does not match (any other key order, an escape,
+anything broken) takes the full JSON path, so the fast path changes speed, never verdicts.
 
 Both paths are generated from the contract's field list, so another stream's shape needs no
 code here. What this stage emits: `line_number`, `line` (decoded text or NULL, without a

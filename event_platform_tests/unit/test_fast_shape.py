@@ -183,3 +183,27 @@ def test_a_string_ends_where_the_first_stop_byte_is_wherever_it_falls(stop: str)
     expected = regex_fields(lines)
     assert native.equals(expected)
     assert matched == 7
+
+
+def test_without_the_extension_the_parser_keeps_the_regex_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An install without a C compiler: the same parse through the regex, and one warning."""
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join([event_line(1), "not json", event_line(2)]) + "\n")
+    (chunk,) = read_line_chunks(path)
+    import duckdb
+
+    con = duckdb.connect()
+    native = StructuralParser(EVENTS_CONTRACT)
+    native.prepare(con)
+    expected = native.parse(con, chunk)
+    monkeypatch.setattr(fast_shape, "_shape", None)
+    fast_shape._say_not_built.cache_clear()
+    with caplog.at_level("WARNING", logger=fast_shape.__name__):
+        parser = StructuralParser(EVENTS_CONTRACT)
+    assert parser.locator is None
+    assert "compiled fast path is not built" in caplog.text
+    assert parser.parse(con, chunk).equals(expected)
+    with pytest.raises(RuntimeError, match="not built"):
+        fast_shape.ShapeLocator(EVENTS_CONTRACT)
