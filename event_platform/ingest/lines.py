@@ -241,11 +241,14 @@ def lines_again(
         raw = chunk.raw.take((numbers - start).to_arrow())
         yield pl.DataFrame({"line_number": numbers, "raw": pl.from_arrow(raw)})
     if digest.sha256 != expected_sha256:
-        raise _changed(path, expected_sha256, f"sha256 now {digest.sha256[:12]}...")
+        raise file_changed(path, expected_sha256, digest.sha256, "ingested")
 
 
-def _changed(path: Path, expected_sha256: str, detail: str) -> FileChangedError:
+def file_changed(path: Path, expected_sha256: str, sha256: str, doing: str) -> FileChangedError:
+    """The error for a file whose bytes changed between two reads of one ingestion or
+    reconciliation (`doing`: "ingested" or "reconciled"); the caller's transaction rolls back."""
+    again = {"ingested": "nothing was stored, ingest it again"}.get(doing, "reconcile it again")
     return FileChangedError(
-        f"{path} changed while it was being ingested (sha256 was {expected_sha256[:12]}..., "
-        f"{detail}); nothing was stored, ingest it again"
+        f"{path} changed while it was being {doing} (sha256 was {expected_sha256[:12]}..., "
+        f"now {sha256[:12]}...); {again}"
     )

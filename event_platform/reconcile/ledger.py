@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from event_platform.contract import StreamContract
 from event_platform.ingest.hashing import event_hash_sql, line_digests
-from event_platform.ingest.lines import FileChangedError, FileDigest, LineChunk, read_line_chunks
+from event_platform.ingest.lines import FileDigest, LineChunk, file_changed, read_line_chunks
 from event_platform.reconcile.report import SAMPLE_SIZE
 
 LEDGER_CLASSES = ("missing", "doubled", "altered", "mismatched")
@@ -54,53 +54,37 @@ FLAGGED_TABLE = "ledger_flagged"
 # `{join}` is LEFT in the classification. The tally may join inner: `file_lines` holds every
 # number of the range, so each of its rejected rows has its line, and DuckDB then builds the join
 # on the few rejected rows rather than on the chunk's lines; a row lost there changes the tally.
-_PLACES = """
-SELECT line_number, line_digest, {{hash}} IS NOT DISTINCT FROM event_hash AS consistent
+_EVENT_PLACES = """
+SELECT line_number, line_digest, {hash} IS NOT DISTINCT FROM event_hash AS consistent
 FROM main.events
 WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
   AND line_number BETWEEN $low AND $high
-UNION ALL
-SELECT r.line_number, r.line_digest, r.raw_line IS NOT DISTINCT FROM f.raw
+"""
+_REJECTED_PLACES = """
+SELECT r.line_number, r.line_digest, r.raw_line IS NOT DISTINCT FROM f.raw AS consistent
 FROM main.rejected_events r {join} JOIN file_lines f ON f.line_number = r.line_number
 WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
   AND r.line_number BETWEEN $low AND $high
 """
+_PLACES = f"{_EVENT_PLACES} UNION ALL {_REJECTED_PLACES}"
 # DuckDB's `hash` is not stable across versions, which does not matter here: both sides are
 # hashed by the same process, now, and nothing of it is stored.
-_PAIR_HASH = "sum(hash(line_number, line_digest)::HUGEINT)"
-# The first pass: per chunk, the file's lines and the partition's rejected rows of their range.
-_READ_TALLY = f"""
-WITH rejected AS (
-    SELECT r.line_number, r.line_digest, r.raw_line IS NOT DISTINCT FROM f.raw AS consistent
-    FROM main.rejected_events r INNER JOIN file_lines f ON f.line_number = r.line_number
-    WHERE r.source_file = $source_file AND r.rowid BETWEEN $rejected_from AND $rejected_to
-      AND r.line_number BETWEEN $low AND $high
+_PAIR_HASH = "coalesce(sum(hash(line_number, line_digest)::HUGEINT), 0)"
+_STORED_TALLY = f"count(*), {_PAIR_HASH}, count(*) FILTER (WHERE NOT consistent)"
+_FILE_TALLY = f"(SELECT count(*) FROM file_lines), (SELECT {_PAIR_HASH} FROM file_lines)"
+# The first pass: per chunk, the file's lines and the partition's rejected rows of their range;
+# then once, after the file, the events of its whole line range.
+_READ_TALLY = (
+    f"SELECT {_FILE_TALLY}, {_STORED_TALLY} FROM ({_REJECTED_PLACES.format(join='INNER')})"
 )
-SELECT
-    (SELECT count(*) FROM file_lines), (SELECT {_PAIR_HASH} FROM file_lines),
-    count(*), coalesce({_PAIR_HASH}, 0), count(*) FILTER (WHERE NOT consistent)
-FROM rejected
-"""
-# ... and once, after the file: the events of the file's whole line range.
-_EVENTS_TALLY = f"""
-SELECT count(*), coalesce({_PAIR_HASH}, 0),
-       count(*) FILTER (WHERE {{hash}} IS DISTINCT FROM event_hash)
-FROM main.events
-WHERE source_file = $source_file AND rowid BETWEEN $events_from AND $events_to
-  AND line_number BETWEEN $low AND $high
-"""
-_TALLY = f"""
-WITH stored AS ({_PLACES.format(join="INNER")})
-SELECT
-    (SELECT count(*) FROM file_lines),
-    (SELECT sum(hash(line_number, line_digest)::HUGEINT) FROM file_lines),
-    count(*), sum(hash(line_number, line_digest)::HUGEINT),
-    count(*) FILTER (WHERE NOT consistent)
-FROM stored
-"""
+_EVENTS_TALLY = f"SELECT {_STORED_TALLY} FROM ({_EVENT_PLACES})"
+# The second pass, chunk by chunk on both sides.
+_TALLY = (
+    f"SELECT {_FILE_TALLY}, {_STORED_TALLY} FROM ({_PLACES.format(join='INNER', hash='{hash}')})"
+)
 _CLASSIFY = f"""
 INSERT INTO {FLAGGED_TABLE}
-WITH places AS ({_PLACES.format(join="LEFT")}),
+WITH places AS ({_PLACES.format(join="LEFT", hash="{hash}")}),
 stored AS (
     SELECT p.line_number, count(*) AS copies,
            bool_and(p.line_digest IS NOT DISTINCT FROM f.line_digest) AS same_digest,
@@ -231,10 +215,7 @@ def _classify(
                 kept = found.samples.get(verdict, [])
                 found.samples[verdict] = (kept + list(lowest))[:SAMPLE_SIZE]
     if digest.sha256 != first_read.sha256:
-        raise FileChangedError(
-            f"{path} changed while it was being reconciled (sha256 was "
-            f"{first_read.sha256[:12]}..., now {digest.sha256[:12]}...); reconcile it again"
-        )
+        raise file_changed(path, first_read.sha256, digest.sha256, "reconciled")
 
 
 def _chunks(
