@@ -14,6 +14,7 @@ disagreements on other lines count here.
 
 from __future__ import annotations
 
+import bisect
 import random
 import secrets
 from collections.abc import Iterable
@@ -32,8 +33,8 @@ from event_platform.store.tables import DUPLICATE_REASON, EVENTS
 DEFAULT_SAMPLE_LINES = DEFAULT_RECONCILE_SAMPLE_LINES
 
 UTF8_BOM = b"\xef\xbb\xbf"
-# Small reads: only a read that holds a sampled line is split into lines, so a sample of a big
-# file creates few Python objects. Newlines are counted in every read (in C).
+# Small reads: a read that holds a sampled line is split only as far as its last sampled line,
+# so a sample of a big file creates few Python objects. Newlines are counted in every read.
 READ_BYTES = 32 * 1024
 
 # The sampled lines' stored rows, in both tables, with everything the sample compares.
@@ -88,13 +89,17 @@ def read_lines(path: Path, numbers: Iterable[int], max_line_bytes: int) -> dict[
     with path.open("rb") as handle:
         while at < len(targets):
             block = handle.read(READ_BYTES)
+            if not block:
+                break
             if first:
                 first = False
                 block = block.removeprefix(UTF8_BOM)
-            if not block:
-                break
+                if not block:  # the mark was the whole read: the file may go on
+                    continue
             wanted = targets[at]
-            ends = block.count(b"\n")
+            # Counted as the bytes a deletion removes: CPython finds a single byte with memchr,
+            # where `bytes.count` tests every byte, at half the speed.
+            ends = len(block) - len(block.replace(b"\n", b""))
             if not ends:
                 if wanted == line and len(head) < keep:
                     head = (head + block)[:keep]
@@ -102,15 +107,15 @@ def read_lines(path: Path, numbers: Iterable[int], max_line_bytes: int) -> dict[
                 continue
             last = line + ends - 1  # the last line that ends in this block
             if wanted <= last:
-                pieces = block.split(b"\n")
-                while at < len(targets) and targets[at] <= last:
-                    index = targets[at] - line
+                # Split only as far as the block's last wanted line.
+                through = bisect.bisect_right(targets, last, at)
+                pieces = block.split(b"\n", targets[through - 1] - line + 1)
+                for number in targets[at:through]:
+                    index = number - line
                     text = head + pieces[0] if index == 0 else pieces[index]
-                    found[targets[at]] = text[:keep]
-                    at += 1
-                tail = pieces[-1]
-            else:
-                tail = block[block.rfind(b"\n") + 1 :]
+                    found[number] = text[:keep]
+                at = through
+            tail = block[block.rfind(b"\n") + 1 :]
             line = last + 1
             open_line = bool(tail)
             head = tail[:keep] if at < len(targets) and targets[at] == line else b""

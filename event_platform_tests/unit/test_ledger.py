@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from event_platform.cli.ingest import _reconcile_config
 from event_platform.contract import EVENTS_CONTRACT
@@ -259,6 +261,41 @@ def test_the_independent_reader_finds_the_lines_the_reader_splits(
     # The overlong line keeps one byte more than the reader, which shows that it is too long.
     assert found == {1: b"ab\r", 2: b"", 3: b"y" * 11, 4: b"last"}
     assert {n: raw[:10] for n, raw in found.items()} == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=25),
+    final_newline=st.booleans(),
+    bom=st.booleans(),
+    # At least the byte-order mark: the first read is where it is removed.
+    read_bytes=st.integers(3, 40),
+    keep=st.integers(0, 12),
+    picks=st.lists(st.integers(1, 30), max_size=12),
+)
+def test_the_independent_reader_returns_exactly_the_numbered_lines(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[bytes],
+    final_newline: bool,
+    bom: bool,
+    read_bytes: int,
+    keep: int,
+    picks: list[int],
+) -> None:
+    """Any lines, any read size, any wanted numbers (some past the end): each wanted line that
+    exists comes back as its bytes cut to `keep + 1`, and nothing else does."""
+    content = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    path = tmp_path_factory.mktemp("reader") / "r.jsonl"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + content)
+    # A file's lines: a final newline ends the last line rather than starting an empty one.
+    pieces = content.split(b"\n")
+    if content.endswith(b"\n") or not content:
+        pieces.pop()
+    numbered = dict(enumerate(pieces, start=1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sample_module, "READ_BYTES", read_bytes)
+        found = read_lines(path, picks, max_line_bytes=keep)
+    assert found == {n: numbered[n][: keep + 1] for n in set(picks) if n in numbered}
 
 
 def test_the_mode_is_a_setting_and_a_cli_option() -> None:
