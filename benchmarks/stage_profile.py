@@ -34,7 +34,7 @@ from benchmarks.bench_data import (
 )
 from event_platform.contract import EVENTS_CONTRACT
 from event_platform.ingest import fast_shape
-from event_platform.ingest.hashing import line_digest, with_event_hash
+from event_platform.ingest.hashing import line_digest, settle_first_in_chunk, with_event_hash
 from event_platform.ingest.ingestion import ingest_file
 from event_platform.ingest.lines import LineChunk, read_line_chunks
 from event_platform.ingest.parsing import StructuralParser
@@ -100,6 +100,11 @@ def write_all(hashed: list, rejected: list, workdir: Path) -> Callable[[], None]
     return work
 
 
+def hashed_valid(valid: pl.DataFrame) -> pl.DataFrame:
+    """A validated chunk's valid rows as the workers hand them to the writer."""
+    return settle_first_in_chunk(with_event_hash(valid).with_columns(line_digest()))
+
+
 def _utf8(chunk: LineChunk) -> pa.LargeStringArray | None:
     """The chunk as text, as the parser casts it; None when a line is not UTF-8."""
     try:
@@ -125,7 +130,7 @@ def main() -> int:
     structural.prepare(parse_con)
     parsed = [structural.parse(parse_con, chunk) for chunk in chunks]
     validated = [validator.validate(chunk) for chunk in chunks]
-    hashed = [with_event_hash(v.valid).with_columns(line_digest()) for v in validated]
+    hashed = [hashed_valid(v.valid) for v in validated]
     rejected = [v.rejected.with_columns(line_digest("raw_line")) for v in validated]
     columns = [f.name for f in EVENTS_CONTRACT.scalar_fields]
 
@@ -165,10 +170,7 @@ def main() -> int:
         "event hash (polars-hash sha256) + keys + line digests",
         each(
             validated,
-            lambda v: (
-                with_event_hash(v.valid).with_columns(line_digest()),
-                v.rejected.with_columns(line_digest("raw_line")),
-            ),
+            lambda v: (hashed_valid(v.valid), v.rejected.with_columns(line_digest("raw_line"))),
         ),
     )
     measure(

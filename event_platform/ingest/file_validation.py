@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from event_platform.contract import StreamContract
-from event_platform.ingest.hashing import line_digest, with_event_hash
+from event_platform.ingest.hashing import line_digest, settle_first_in_chunk, with_event_hash
 from event_platform.ingest.lines import DEFAULT_CHUNK_BYTES, FileDigest, LineChunk, read_line_chunks
 from event_platform.ingest.ordered_map import ordered_map
 from event_platform.ingest.validation import Validator
@@ -71,7 +71,7 @@ def validate_file(
             planned = with_event_hash(planned).with_columns(line_digest())
             if valid_columns is not None:
                 planned = planned.select(valid_columns)
-            valid = planned.collect()
+            valid = settle_first_in_chunk(planned.collect())
             rejected = rejected.with_columns(line_digest("raw_line"))
             seconds = time.perf_counter() - started
         finally:

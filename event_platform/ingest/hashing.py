@@ -48,18 +48,25 @@ def event_hash_sql(contract: StreamContract) -> str:
 
 
 def with_event_hash(valid: Frame) -> Frame:
-    """Replace `canonical` with `event_hash`, its `hash_key`, and `first_in_chunk` (no earlier
-    line has the hash).
+    """Replace `canonical` with `event_hash`, its `hash_key`, and `first_in_chunk`, which the
+    first line of each `hash_key` holds until `settle_first_in_chunk` decides on full hashes.
 
     The contract's `canonical` was rendered during validation, from the checked text, into
     `CANONICAL_COLUMN`. `valid` is in line order, so the first occurrence of a hash is its
-    earliest line.
+    earliest line. Finding first occurrences of 8-byte keys costs a fraction of doing it on
+    64-character strings, and a chunk whose keys are all distinct has distinct hashes.
     """
     return (
         valid.with_columns(pl.col(CANONICAL_COLUMN).chash.sha2_256().alias("event_hash"))
         .drop(CANONICAL_COLUMN)
-        .with_columns(
-            HASH_KEY.alias("hash_key"),
-            pl.col("event_hash").is_first_distinct().alias("first_in_chunk"),
-        )
+        .with_columns(HASH_KEY.alias("hash_key"))
+        .with_columns(pl.col("hash_key").is_first_distinct().alias("first_in_chunk"))
     )
+
+
+def settle_first_in_chunk(valid: pl.DataFrame) -> pl.DataFrame:
+    """`first_in_chunk` on full hashes: true where no earlier line of the chunk has the line's
+    `event_hash`. Keys only nominate; a chunk where one repeats is decided again on its hashes."""
+    if "first_in_chunk" not in valid.columns or valid["first_in_chunk"].all():
+        return valid
+    return valid.with_columns(pl.col("event_hash").is_first_distinct().alias("first_in_chunk"))

@@ -14,12 +14,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pytest
 
 from event_platform.contract import EVENTS_CONTRACT
+from event_platform.ingest import hashing
 from event_platform.ingest.hashing import (
     CANONICAL_COLUMN,
     HASH_KEY,
     event_hash_sql,
+    settle_first_in_chunk,
     with_event_hash,
 )
 from event_platform.ingest.ingestion import ingest_file
@@ -29,6 +32,7 @@ from event_platform.ingest.validation import Validator
 from event_platform.reconcile import reconcile_partition
 from event_platform.store.connection import connect
 from event_platform.store.schema import hash_key_sql
+from event_platform_tests.conftest import event_line, write_lines
 
 # Text as the parser extracts it, at the edges of what the contract accepts.
 EDGE_TEXT = pl.DataFrame(
@@ -120,14 +124,43 @@ def test_hash_key_agrees_with_the_sql_that_backfills_older_warehouses() -> None:
 
 def test_first_in_chunk_marks_the_earliest_line_of_each_hash() -> None:
     valid = pl.concat([validated_edges(), validated_edges().head(2)])
-    assert with_event_hash(valid)["first_in_chunk"].to_list() == [
-        True,
-        True,
-        True,
-        True,
-        False,
-        False,
-    ]
+    hashed = settle_first_in_chunk(with_event_hash(valid))
+    assert hashed["first_in_chunk"].to_list() == [True, True, True, True, False, False]
+
+
+def test_a_repeated_key_is_decided_on_the_full_hash() -> None:
+    """Keys nominate the first line of each key; where two hashes share a key (64 bits of a
+    sha256, so only made up here), the settle decides on the whole hash."""
+    shared = "ab" * 8
+    hashes = [shared + "0" * 48, shared + "1" * 48, shared + "0" * 48, "cd" * 32]
+    nominated = pl.DataFrame(
+        {
+            "event_hash": hashes,
+            "hash_key": [7, 7, 7, 8],
+            "first_in_chunk": [True, False, False, True],
+        },
+        schema_overrides={"hash_key": pl.UInt64},
+    )
+    settled = settle_first_in_chunk(nominated)
+    assert settled["first_in_chunk"].to_list() == [True, True, False, True]
+    # A chunk whose keys are all first is left as it is.
+    distinct = nominated.filter(pl.col("first_in_chunk"))
+    assert settle_first_in_chunk(distinct).equals(distinct)
+
+
+def test_ingestion_stores_events_whose_keys_collide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every event given the same key, only the true repeat is a duplicate: the workers
+    settle each chunk on full hashes before the writer reads `first_in_chunk`."""
+    monkeypatch.setattr(hashing, "HASH_KEY", pl.lit(7, pl.UInt64))
+    lines = [event_line(i) for i in range(5)] + [event_line(2)]
+    path = write_lines(tmp_path / "collide.jsonl", lines)
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        result = ingest_file(path, con, run_id="r1")
+        stored = con.execute("SELECT line_number FROM events ORDER BY line_number").fetchall()
+    assert (result.stored, result.duplicates) == (5, 1)
+    assert [line for (line,) in stored] == [1, 2, 3, 4, 5]
 
 
 def test_reconciliation_catches_a_polars_rendering_that_drifted_from_the_sql(
