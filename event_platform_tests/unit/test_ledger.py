@@ -80,6 +80,38 @@ def test_digests_are_xxh64_of_the_raw_line_bytes(tmp_path: Path) -> None:
         assert report.passed and report.mode == "ledger" and report.sample_lines == 7
 
 
+@pytest.mark.parametrize(
+    ("content", "lines"),
+    [
+        (b"\xef\xbb\xbf", []),
+        (b"\xef\xbb\xbf\xef\xbb\xbf{}\n", [b"\xef\xbb\xbf{}"]),
+        (b"\xef\xbb\xbf\n\xef\xbb\xbf\n", [b"", b"\xef\xbb\xbf"]),
+    ],
+    ids=["only-the-mark", "mark-twice", "a-line-that-is-the-mark"],
+)
+def test_a_file_that_begins_with_marks_reconciles_in_both_modes(
+    tmp_path: Path, content: bytes, lines: list[bytes]
+) -> None:
+    """One mark at the start is not part of the first line, to ingestion, the ledger and the
+    sample's own reader alike; a second mark is the first line's bytes. The whole file is
+    sampled, so the sample's reader is checked on every line."""
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(content)
+    with connect(tmp_path / "w.duckdb") as con:
+        result = ingest_file(path, con, run_id="r")
+        assert result.lines == len(lines) and result.stored == 0
+        assert stored_digests(con) == {
+            number: xxhash.xxh64_intdigest(line, seed=0)
+            for number, line in enumerate(lines, start=1)
+        }
+        for mode in ("ledger", "full"):
+            report = reconcile_partition(path, con, run_id=f"c-{mode}", mode=mode)
+            assert report.passed and report.mode == mode
+            assert report.lines_total == len(lines)
+            if mode == "ledger":
+                assert report.sample_lines == len(lines)
+
+
 def test_duplicates_of_another_file_keep_their_digest_and_hash(tmp_path: Path) -> None:
     first = write_lines(tmp_path / "a.jsonl", [event_line(i) for i in range(1, 4)])
     second = write_lines(tmp_path / "b.jsonl", [event_line(i) for i in range(2, 6)])
