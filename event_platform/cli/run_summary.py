@@ -12,6 +12,8 @@ from typing import Any
 import dagster as dg
 from dagster._core.events import DagsterEventType
 
+from event_platform.store.connection import names_an_interrupt
+
 # The steps of a file's lineage, by the stage a user knows them as.
 STAGE_OF_STEP = {
     "raw_event_file": "fingerprint",
@@ -31,14 +33,20 @@ _WANTED = {
 
 
 # How an interrupt (SIGINT/SIGTERM) shows in a failed step: Dagster's own error, or DuckDB's,
-# whose statement was interrupted by the signal.
+# whose statement was interrupted by the signal or which names the interrupt raised in Python
+# code it was calling.
 _INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt", "InterruptException"}
 
 
 def _interrupted(event: dg.DagsterEvent) -> bool:
     error = event.step_failure_data.error
     while error is not None:
-        if error.cls_name in _INTERRUPTS or error.message.strip().endswith("Query interrupted"):
+        message = error.message.strip()
+        if (
+            error.cls_name in _INTERRUPTS
+            or message.endswith("Query interrupted")
+            or names_an_interrupt(message)
+        ):
             return True
         error = error.cause
     return False

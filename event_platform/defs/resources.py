@@ -23,7 +23,13 @@ from event_platform.settings import (
     Settings,
 )
 from event_platform.store.backend import DuckDBWarehouse, Warehouse
-from event_platform.store.connection import LOCK_WAIT_SECONDS, WarehouseError, cause_line, connect
+from event_platform.store.connection import (
+    LOCK_WAIT_SECONDS,
+    WarehouseError,
+    cause_line,
+    connect,
+    names_an_interrupt,
+)
 
 if TYPE_CHECKING:
     from event_platform.store.iceberg.warehouse import IcebergWarehouse
@@ -165,6 +171,10 @@ def warehouse(
     except WarehouseError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     except duckdb.Error as exc:
+        if names_an_interrupt(str(exc)):
+            # A signal that landed in Python code DuckDB was calling: still an interrupt, not a
+            # warehouse failure, so the run reads as interrupted (and the CLI exits 130).
+            raise dg.DagsterExecutionInterruptedError(cause_line(exc)) from exc
         raise dg.Failure(
             description=(
                 f"the warehouse {resource.database} failed: {cause_line(exc)}; what this step "

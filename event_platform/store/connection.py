@@ -53,6 +53,17 @@ def cause_line(error: BaseException) -> str:
     return re.sub(r"^[A-Za-z ]+Error: ", "", text)
 
 
+# Python exceptions that stand for an interrupt (a signal). When one is raised in Python code
+# that DuckDB called back, e.g. reading the Arrow schema of a replacement scan's object, DuckDB
+# replaces it with an error of its own whose message names it.
+_INTERRUPT_NAMES = re.compile(r"\b(?:DagsterExecutionInterruptedError|KeyboardInterrupt)\b")
+
+
+def names_an_interrupt(message: str) -> bool:
+    """Whether a DuckDB error's message says it wraps an interrupt rather than a failure."""
+    return _INTERRUPT_NAMES.search(message) is not None
+
+
 def _waiting_for_lock(
     what: str,
     action: Callable[[], duckdb.DuckDBPyConnection | None],

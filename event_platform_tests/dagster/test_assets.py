@@ -5,10 +5,14 @@ Tests taking `backend_settings` run once on each warehouse backend (DuckDB file,
 
 from __future__ import annotations
 
+import dataclasses
+
 import dagster as dg
 import duckdb
 import pytest
 
+import event_platform.store.writer as writer_module
+from event_platform.cli.run_summary import run_outcome
 from event_platform.defs.ingestion.assets import LINEAGE, reconciliation_report
 from event_platform.defs.ingestion.checks import PARTITION_CHECKS, reconciliation_exact
 from event_platform.defs.ingestion.partitions import event_files
@@ -211,6 +215,61 @@ def test_a_missing_file_fails_the_run_with_a_clear_message(settings, instance) -
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "gone.jsonl" in failure.message and "missing" in failure.message
+
+
+class _InterruptedWhenRead:
+    """Stands in for a chunk at the moment a signal lands while DuckDB reads its Arrow schema:
+    Dagster's interrupt handler raises in whatever Python code runs, here DuckDB's callback."""
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        raise dg.DagsterExecutionInterruptedError()
+
+
+def test_an_interrupt_inside_a_duckdb_callback_reads_as_interrupted_and_stores_nothing(
+    settings, instance, monkeypatch
+) -> None:
+    """DuckDB replaces the interrupt with an error of its own that names it. The step still fails
+    as interrupted, not as a warehouse failure, and the chunks it had written are rolled back."""
+    settings = dataclasses.replace(settings, chunk_bytes=4096)
+    write_lines(settings.landing_dir / "day1.jsonl", [event_line(i) for i in range(200)])
+    views = []
+    real_view = writer_module.arrow_view
+
+    def view(frame):
+        views.append(frame)
+        # Two views a chunk (valid, rejected): the fifth is the third chunk's valid rows.
+        return _InterruptedWhenRead() if len(views) == 5 else real_view(frame)
+
+    monkeypatch.setattr(writer_module, "arrow_view", view)
+    result = run(settings, instance, "day1.jsonl", raise_on_error=False)
+    # The third chunk's rejected rows were viewed too, before its first statement ran.
+    assert not result.success and len(views) == 6
+    [failure] = result.get_step_failure_events()
+    assert failure.step_key == "validated_and_rejected_events"
+    error = failure.step_failure_data.error
+    assert error.cls_name == "DagsterExecutionInterruptedError", error.message
+    assert "DagsterExecutionInterruptedError" in error.cause.message
+    assert run_outcome(instance, result.run_id)["interrupted"] is True
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM rejected_events").fetchall() == [(0,)]
+
+
+def test_a_duckdb_error_naming_an_interrupt_reads_as_interrupted_outside_the_resource(
+    instance,
+) -> None:
+    """The CLI's summary knows DuckDB's wrapped interrupt itself, for a connection that is not
+    the warehouse resource's (the Iceberg backend's own DuckDB, say)."""
+
+    @dg.asset
+    def reads_a_chunk() -> None:
+        valid_chunk = _InterruptedWhenRead()  # noqa: F841 - read by the SQL below
+        duckdb.connect().execute("SELECT * FROM valid_chunk")
+
+    result = dg.materialize([reads_a_chunk], instance=instance, raise_on_error=False)
+    [failure] = result.get_step_failure_events()
+    assert failure.step_failure_data.error.cause.cls_name == "InvalidInputException"
+    assert run_outcome(instance, result.run_id)["interrupted"] is True
 
 
 def test_rerunning_a_partition_is_idempotent(backend_settings, instance) -> None:
