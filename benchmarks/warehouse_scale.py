@@ -10,17 +10,20 @@ warehouses that already hold N events, then reconciles it, and does the same for
 (`--small-lines`), so both the per-line and the per-partition costs show. It reports seconds
 per N for each. Then a second small file, with events of its own, runs through Dagster's
 lineage and partition checks on that warehouse, each step on a connection of its own as in a
-user's run.
+user's run. Last, unless `--no-publish`, the API's snapshot is published from that warehouse, as
+the publication sensor does after a reconciliation: publication copies every reconciled file's
+events, so its cost follows the warehouse, not the file.
 
 The stored events are synthetic (made in SQL, each with its real sha256 `event_hash` and
-`event_hash_keys` entry), spread over files of `--file-events` events whose names share a long
-prefix with the ingested files' (`events-2026-...`), as landed files' names do. They are
-written with SQL into the warehouse's tables rather than ingested, because generating and
-ingesting 100M lines would take far longer than the one statement per 10M events. DuckDB's zone
-maps keep only the first 8 bytes of a string, so such names cannot be skipped by name alone.
-Warehouses are built once per (N, file size) and cached in `bench_out/scale/`; every run works
-on a fresh copy. Each run's counts are checked against the generator's truth file (no synthetic
-event equals a generated one, so the file's own repeats are the only duplicates) and
+`event_hash_keys` entry, each file with its `ingestions` row and a passing reconciliation
+report, so that publication serves it), spread over files of `--file-events` events whose names
+share a long prefix with the ingested files' (`events-2026-...`), as landed files' names do.
+They are written with SQL into the warehouse's tables rather than ingested, because generating
+and ingesting 100M lines would take far longer than the one statement per 10M events. DuckDB's
+zone maps keep only the first 8 bytes of a string, so such names cannot be skipped by name
+alone. Warehouses are built once per (N, file size) and cached in `bench_out/scale/`; every run
+works on a fresh copy. Each run's counts are checked against the generator's truth file (no
+synthetic event equals a generated one, so the file's own repeats are the only duplicates) and
 reconciliation must pass. Results go to `bench_out/warehouse_scale.json` and `.md`.
 """
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import sys
@@ -46,10 +50,11 @@ from event_platform.defs.ingestion.partitions import event_files
 from event_platform.defs.resources import build_resources
 from event_platform.generator import generate_file
 from event_platform.ingest.ingestion import ingest_file
-from event_platform.reconcile import reconcile_partition
+from event_platform.reconcile import reconcile_partition, record_report
 from event_platform.settings import Settings
 from event_platform.store.connection import connect
 from event_platform.store.counts import partition_counts
+from event_platform.store.publication import publish_snapshot
 from event_platform.store.schema import hash_key_sql
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,16 +102,41 @@ def build_warehouse(path: Path, stored: int, file_events: int) -> None:
             "INSERT INTO main.event_hash_keys "
             f"SELECT source_file, {hash_key_sql('event_hash')} FROM main.events"
         )
+        # Each file stored and reconciled, so publication serves its events as a landed file's.
+        con.execute(
+            """
+            INSERT INTO main.ingestions BY NAME
+            SELECT source_file, 'synthetic' AS run_id, 'synthetic' AS file_sha256,
+                   count(*) AS lines_total, count(*) AS stored, 0 AS rejected, 0 AS duplicates,
+                   TIMESTAMP '2026-01-01' AS ingested_at
+            FROM main.events GROUP BY source_file
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO main.reconciliation_reports BY NAME
+            SELECT source_file, file_sha256, lines_total, stored AS valid, rejected, duplicates,
+                   stored AS stored_rows, 0 AS missing_rows, 0 AS unexpected_rows,
+                   0 AS mismatched_rows, true AS passed, TIMESTAMP '2026-01-02' AS checked_at,
+                   'synthetic' AS run_id, run_id AS ingest_run_id
+            FROM main.ingestions
+            """
+        )
         con.execute("CHECKPOINT")
     partial.rename(path)
     print(f"  built in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
 
 def run_once(
-    base: Path | None, files: dict[str, Path], dagster_file: tuple[Path, dict], scratch: Path
+    base: Path | None,
+    files: dict[str, Path],
+    dagster_file: tuple[Path, dict],
+    scratch: Path,
+    *,
+    publish: bool,
 ) -> dict[str, dict]:
-    """Ingest then reconcile each file into one fresh copy of the warehouse, then run the
-    Dagster file through the lineage there; time each step."""
+    """Ingest then reconcile each file into one fresh copy of the warehouse, run the Dagster
+    file through the lineage there, then publish; time each step."""
     database = scratch / "warehouse.duckdb"
     if base is not None:
         flushed_copy(base, database)
@@ -118,6 +148,7 @@ def run_once(
             result = ingest_file(source, con, run_id="scale", source_file=partition)
             ingested = time.perf_counter()
             report = reconcile_partition(source, con, run_id="scale", source_file=partition)
+            record_report(con, report)  # as the lineage does; publication serves what passed
             timings[label] = {
                 "ingest_s": ingested - started,
                 "reconcile_s": time.perf_counter() - ingested,
@@ -125,7 +156,25 @@ def run_once(
                 "reconciled": report.passed,
             }
     timings["dagster"] = dagster_run(database, *dagster_file, scratch)
+    if publish:
+        timings["publication"] = publication_run(database, scratch / "published")
     return timings
+
+
+def publication_run(database: Path, published_dir: Path) -> dict:
+    """One publication of the API's snapshot from the warehouse, as the sensor's run does it."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    result = publish_snapshot(database, published_dir)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "seconds": seconds,
+        "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        "events": result.events,
+        "files": result.files_published,
+        "snapshot_mb": result.snapshot.stat().st_size / 1e6,
+    }
 
 
 def dagster_run(database: Path, source: Path, truth: dict, scratch: Path) -> dict:
@@ -213,6 +262,12 @@ def main() -> int:
         default=0.01,
         help="share of lines that repeat an earlier line of the file (generator's option)",
     )
+    parser.add_argument(
+        "--no-publish",
+        dest="publish",
+        action="store_false",
+        help="skip the publication after each run (it copies the whole warehouse)",
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench_out" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out")
     args = parser.parse_args()
@@ -230,20 +285,38 @@ def main() -> int:
         args.data_dir, args.small_lines, args.duplicate_rate, seed=args.small_lines + 1
     )
 
+    # Every file of a run passes reconciliation, so publication serves all of their events.
+    fresh_events = sum(truth["valid"] for _, truth in [*generated.values(), dagster_file])
     rows = []
     dagster_rows = []
+    publication_rows = []
     for stored in args.stored:
         base = None
         if stored:
-            base = cache / f"warehouse-{stored}-per{args.file_events}.duckdb"
+            base = cache / f"warehouse-{stored}-per{args.file_events}-reconciled.duckdb"
             if not base.exists():
                 print(f"building a warehouse of {stored:,} events ...", file=sys.stderr)
                 build_warehouse(base, stored, args.file_events)
         runs: dict[str, list[dict]] = {label: [] for label in files}
         dagster_runs: list[dict] = []
+        publication_runs: list[dict] = []
         for attempt in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=args.out) as scratch:
-                timings = run_once(base, files, dagster_file, Path(scratch))
+                timings = run_once(base, files, dagster_file, Path(scratch), publish=args.publish)
+            if args.publish:
+                publication = timings.pop("publication")
+                publication["correct"] = (publication["events"], publication["files"]) == (
+                    stored + fresh_events,
+                    -(-stored // args.file_events) + len(files) + 1,
+                )
+                publication_runs.append(publication)
+                print(
+                    f"stored {stored:,}, publication: run {attempt + 1} "
+                    f"{publication['seconds']:.2f} s, {publication['events']:,} events, "
+                    f"correct={publication['correct']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             dagster = timings.pop("dagster")
             dagster_runs.append(dagster)
             print(
@@ -281,6 +354,19 @@ def main() -> int:
                 "correct": all(r["passed"] for r in dagster_runs),
             }
         )
+        if publication_runs:
+            publication_rows.append(
+                {
+                    "stored_events": stored,
+                    "events": publication_runs[0]["events"],
+                    "median_s": round(statistics.median(r["seconds"] for r in publication_runs), 2),
+                    "min_s": round(min(r["seconds"] for r in publication_runs), 2),
+                    "max_s": round(max(r["seconds"] for r in publication_runs), 2),
+                    "cpu_s": round(statistics.median(r["cpu_s"] for r in publication_runs), 2),
+                    "snapshot_mb": round(publication_runs[0]["snapshot_mb"]),
+                    "correct": all(r["correct"] for r in publication_runs),
+                }
+            )
 
     lines = [
         f"One file ingested, then reconciled, into a warehouse already holding N events in files "
@@ -313,13 +399,29 @@ def main() -> int:
         lines.append(
             f"| {row['stored_events']:,} | {row['median_s']:.2f} | {slowest} | {row['correct']} |"
         )
+    if publication_rows:
+        lines += [
+            "",
+            "Then the API's snapshot published from that warehouse, as the publication sensor "
+            "does after a reconciliation (median). Correct: it holds every stored event and "
+            "every file, all reconciled.",
+            "",
+            "| stored events N | events published | seconds | CPU s | snapshot MB | correct |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in publication_rows:
+            lines.append(
+                f"| {row['stored_events']:,} | {row['events']:,} | {row['median_s']:.2f} "
+                f"({row['min_s']:.2f}-{row['max_s']:.2f}) | {row['cpu_s']:.2f} | "
+                f"{row['snapshot_mb']:,} | {row['correct']} |"
+            )
     markdown = "\n".join(lines) + "\n"
-    (args.out / "warehouse_scale.json").write_text(
-        json.dumps({"files": rows, "dagster": dagster_rows}, indent=2) + "\n"
-    )
+    report = {"files": rows, "dagster": dagster_rows, "publication": publication_rows}
+    (args.out / "warehouse_scale.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "warehouse_scale.md").write_text(markdown)
     print(markdown)
-    return 0 if all(row["correct"] for row in [*rows, *dagster_rows]) else 1
+    everything = [*rows, *dagster_rows, *publication_rows]
+    return 0 if all(row["correct"] for row in everything) else 1
 
 
 if __name__ == "__main__":

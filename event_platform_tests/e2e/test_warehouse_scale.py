@@ -1,8 +1,9 @@
 """The warehouse-growth benchmark runs end to end on tiny warehouses and checks itself.
 
 Timings are not asserted. What is asserted is that the command keeps working, that every file
-(the Dagster run's included) lands with the truth's counts, and that a Dagster run whose
-partition misses its truth turns the command red instead of being reported as a timing.
+(the Dagster run's included) lands with the truth's counts, that the publication after each run
+serves every stored event (the synthetic ones and the files' valid lines), and that a Dagster run
+whose partition misses its truth turns the command red instead of being reported as a timing.
 """
 
 from __future__ import annotations
@@ -52,8 +53,41 @@ def test_every_file_matches_its_truth_at_every_warehouse_size(tmp_path: Path) ->
     assert all(row["correct"] for row in report["files"])
     assert [row["stored_events"] for row in report["dagster"]] == [0, 3000]
     assert all(row["correct"] for row in report["dagster"])
+    # Three files per run (large, small, the Dagster run's), each reconciled and so published.
+    truths = [json.loads(path.read_text()) for path in (tmp_path / "data").glob("*.truth.json")]
+    assert len(truths) == 3
+    valid = sum(truth["valid"] for truth in truths)
+    assert [(row["stored_events"], row["events"]) for row in report["publication"]] == [
+        (0, valid),
+        (3000, 3000 + valid),
+    ]
+    assert all(row["correct"] and row["snapshot_mb"] >= 0 for row in report["publication"])
     # The warehouse was built once and cached for later runs.
-    assert (tmp_path / "out" / "scale" / "warehouse-3000-per1000.duckdb").exists()
+    assert (tmp_path / "out" / "scale" / "warehouse-3000-per1000-reconciled.duckdb").exists()
+
+
+@pytest.mark.slow
+def test_no_publish_skips_the_publication(tmp_path: Path) -> None:
+    completed = run_benchmark(
+        "warehouse_scale",
+        "--stored",
+        "0",
+        "--lines",
+        "300",
+        "--small-lines",
+        "100",
+        "--repeat",
+        "1",
+        "--no-publish",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((tmp_path / "out" / "warehouse_scale.json").read_text())
+    assert report["publication"] == []
+    assert "publication" not in completed.stdout
 
 
 @pytest.mark.slow
