@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import statistics
 import sys
@@ -43,6 +42,7 @@ import dagster as dg
 
 from benchmarks.arguments import counts, positive, share
 from benchmarks.bench_data import flushed_copy
+from benchmarks.child import cpu_seconds
 from event_platform.contract import EVENTS_CONTRACT
 from event_platform.defs.ingestion.assets import LINEAGE
 from event_platform.defs.ingestion.checks import PARTITION_CHECKS
@@ -163,14 +163,13 @@ def run_once(
 
 def publication_run(database: Path, published_dir: Path) -> dict:
     """One publication of the API's snapshot from the warehouse, as the sensor's run does it."""
-    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     result = publish_snapshot(database, published_dir)
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "seconds": seconds,
-        "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        "cpu_s": cpu_seconds() - cpu_before,
         "events": result.events,
         "files": result.files_published,
         "snapshot_mb": result.snapshot.stat().st_size / 1e6,
